@@ -1,0 +1,38 @@
+# Two entry points: `make run` (whole pipeline, default config) and `make test`.
+# Both create the pinned virtual environment first (offline-friendly: torch 2.13.0 CPU).
+
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+CORES ?= 2
+STAMP := $(VENV)/.installed
+
+.PHONY: env run report test lint clean
+
+$(STAMP): envs/requirements.lock pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH (or set PYTHON=...)"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r envs/requirements.lock
+	$(BIN)/pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+env: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/snakemake --cores $(CORES) --profile profiles/local
+	$(BIN)/snakemake --cores $(CORES) --profile profiles/local --report results/report.html
+
+test: $(STAMP)
+	$(BIN)/ruff check src tests workflow benchmarks
+	$(BIN)/snakemake --lint --cores 1 > /dev/null
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/pytest -q $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests workflow benchmarks
+	$(BIN)/ruff format --check src tests workflow benchmarks
+	$(BIN)/snakefmt --check Snakefile workflow/rules
+	$(BIN)/snakemake --lint --cores 1
+
+clean:
+	rm -rf results .snakemake

@@ -1,0 +1,25 @@
+# Industry convergence: measure and forecast how industries and regional structures converge.
+# Table of contents only; logic lives in src/convergence, rules in workflow/rules.
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+report: "workflow/report/workflow.rst"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/ingest.smk"
+include: "workflow/rules/normalize.smk"
+include: "workflow/rules/measure.smk"
+include: "workflow/rules/figures.smk"
+
+
+rule all:
+    input:
+        all_targets(),
+    default_target: True

@@ -1,0 +1,118 @@
+"""Load and validate the pipeline configuration against its JSON schema.
+
+The schema (``workflow/schemas/config.schema.yaml``) is strict: every level has
+``additionalProperties: false`` so a misspelt key fails at start-up with its path
+instead of later as a missing file. Defaults from the schema are filled in.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from convergence.errors import ConfigError
+
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+
+
+def _key_path(path: Any) -> str:
+    parts = [str(p) for p in path]
+    return ".".join(parts) if parts else "<top level>"
+
+
+def _fill_defaults(instance: Any, schema: Mapping[str, Any], root: Mapping[str, Any]) -> None:
+    """Insert schema defaults for missing keys, recursively (objects only)."""
+    if "$ref" in schema:
+        ref = schema["$ref"].removeprefix("#/").split("/")
+        target: Any = root
+        for part in ref:
+            target = target[part]
+        schema = target
+    if not isinstance(instance, dict):
+        return
+    for key, sub in schema.get("properties", {}).items():
+        if key not in instance and "default" in sub:
+            instance[key] = copy.deepcopy(sub["default"])
+        if key in instance:
+            _fill_defaults(instance[key], sub, root)
+    extra = schema.get("additionalProperties")
+    if isinstance(extra, dict):
+        for key, value in instance.items():
+            if key not in schema.get("properties", {}):
+                _fill_defaults(value, extra, root)
+
+
+def load_schema(path: Path = SCHEMA_PATH) -> dict[str, Any]:
+    """Read the YAML JSON-schema."""
+    with open(path, encoding="utf-8") as handle:
+        return yaml.safe_load(handle)
+
+
+def validate_config(config: Mapping[str, Any], schema: Mapping[str, Any] | None = None) -> dict:
+    """Validate ``config`` and return a copy with schema defaults filled in.
+
+    Raises
+    ------
+    ConfigError
+        Naming the dotted key path of the first problem found (the most specific one).
+    """
+    schema = load_schema() if schema is None else schema
+    instance = copy.deepcopy(dict(config))
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(instance), key=lambda e: (len(e.path), e.message))
+    if errors:
+        # Report every problem (a misspelt key shows up twice: as unknown and as missing).
+        best = jsonschema.exceptions.best_match(errors)
+        others = [
+            f"{_key_path(e.absolute_path)}: {e.message}" for e in errors[:6] if e is not best
+        ]
+        detail = best.message + "".join(f"; also {o}" for o in others)
+        raise ConfigError(_key_path(best.absolute_path), detail)
+    _fill_defaults(instance, schema, schema)
+    _check_cross_references(instance)
+    return instance
+
+
+def _check_cross_references(config: Mapping[str, Any]) -> None:
+    """Checks a JSON schema cannot express."""
+    for name, spec in config["datasets"].items():
+        seen: dict[str, str] = {}
+        for subsystem, indicators in spec["subsystems"].items():
+            for indicator in indicators:
+                if indicator in seen:
+                    raise ConfigError(
+                        f"datasets.{name}.subsystems.{subsystem}",
+                        f"indicator {indicator!r} is already in subsystem {seen[indicator]!r}",
+                    )
+                seen[indicator] = subsystem
+    weights = config.get("measures", {}).get("subsystem_weights")
+    if weights:
+        for name, spec in config["datasets"].items():
+            missing = set(spec["subsystems"]) - set(weights)
+            if missing:
+                raise ConfigError(
+                    "measures.subsystem_weights",
+                    f"no weight for subsystem(s) {sorted(missing)} of data set {name!r}",
+                )
+
+
+def load_config(path: str | Path) -> dict[str, Any]:
+    """Read a YAML config file and validate it."""
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(str(path), "config file not found")
+    with open(path, encoding="utf-8") as handle:
+        return validate_config(yaml.safe_load(handle) or {})
+
+
+def config_hash(config: Mapping[str, Any]) -> str:
+    """sha256 of the canonical JSON form of a (sub-)config, for provenance tags."""
+    text = json.dumps(config, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()

@@ -1,0 +1,33 @@
+"""Shared matplotlib set-up: headless backend, one style, PNG + PDF output."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # headless: CI and cluster nodes have no display
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+plt.rcParams.update(
+    {
+        "figure.dpi": 110,
+        "savefig.dpi": 150,
+        "axes.spines.top": False,
+        "axes.spines.right": False,
+        "axes.grid": True,
+        "grid.alpha": 0.3,
+        "font.size": 9,
+    }
+)
+
+
+def save_figure(figure: Figure, png: str | Path, pdf: str | Path | None = None) -> None:
+    """Save ``figure`` as PNG (and PDF) and close it."""
+    for path in (png, pdf):
+        if path is None:
+            continue
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        figure.savefig(path, bbox_inches="tight")
+    plt.close(figure)

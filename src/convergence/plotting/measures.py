@@ -1,0 +1,105 @@
+"""Figures of the descriptive convergence measures (read small CSVs, never recompute)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from convergence.data.canonical import period_to_float
+from convergence.plotting.common import plt, save_figure
+
+
+def _read(path: str | Path) -> pd.DataFrame:
+    return pd.read_csv(path, dtype={"period": str, "entity": str})
+
+
+def plot_trajectories(
+    coupling: str | Path, png: str | Path, pdf: str | Path | None = None, title: str = ""
+) -> None:
+    """D (and adjusted D) over time: one thin line per entity, the cross-entity median bold."""
+    table = _read(coupling)
+    table["t"] = period_to_float(table["period"])
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
+    for ax, column, label in (
+        (axes[0], "D", "coupling coordination degree D"),
+        (axes[1], "D_adjusted", "D with adjusted coupling (Wang et al. 2021)"),
+    ):
+        for _, group in table.groupby("entity"):
+            ax.plot(group["t"], group[column], lw=0.7, alpha=0.45)
+        median = table.groupby("t")[column].median()
+        ax.plot(median.index, median.values, color="black", lw=2.2, label="median over entities")
+        ax.set_title(label)
+        ax.set_xlabel("period")
+        ax.set_ylim(0, 1)
+        ax.legend(loc="lower right", frameon=False)
+    axes[0].set_ylabel("index (0-1)")
+    fig.suptitle(f"{title}: convergence index per entity ({table['entity'].nunique()} entities)")
+    save_figure(fig, png, pdf)
+
+
+def plot_heatmap(
+    coupling: str | Path, png: str | Path, pdf: str | Path | None = None, title: str = ""
+) -> None:
+    """Entity x period heatmap of D; blank cells are periods without data."""
+    table = _read(coupling)
+    grid = table.pivot(index="entity", columns="period", values="D").sort_index(axis=1)
+    height = max(2.5, 0.18 * len(grid) + 1.2)
+    fig, ax = plt.subplots(figsize=(10, height))
+    image = ax.imshow(grid.to_numpy(dtype=float), aspect="auto", vmin=0, vmax=1, cmap="viridis",
+                      interpolation="nearest")
+    ax.set_yticks(range(len(grid)), grid.index, fontsize=6 if len(grid) > 20 else 8)
+    step = max(1, grid.shape[1] // 12)
+    ax.set_xticks(range(0, grid.shape[1], step), grid.columns[::step], rotation=45, ha="right")
+    ax.grid(False)
+    fig.colorbar(image, ax=ax, label="D")
+    ax.set_title(f"{title}: coupling coordination degree by entity and period")
+    save_figure(fig, png, pdf)
+
+
+def plot_grades(
+    grades: str | Path, png: str | Path, pdf: str | Path | None = None, title: str = ""
+) -> None:
+    """Share of entities in each coordination grade per period (stacked areas)."""
+    table = _read(grades)
+    shares = table.pivot(index="period", columns="grade", values="share").fillna(0.0)
+    order = table.drop_duplicates("grade").sort_values("grade_rank")["grade"].tolist()
+    shares = shares.reindex(columns=order).sort_index()
+    t = period_to_float(pd.Series(shares.index))
+    colors = plt.cm.RdYlGn(np.linspace(0.05, 0.95, len(order)))
+    fig, ax = plt.subplots(figsize=(9, 4))
+    ax.stackplot(t, shares.T.to_numpy(), labels=order, colors=colors, alpha=0.9)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("period")
+    ax.set_ylabel("share of entities")
+    ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False, fontsize=7)
+    ax.set_title(f"{title}: distribution of coordination grades (from D)")
+    save_figure(fig, png, pdf)
+
+
+def plot_structure(
+    structure: str | Path,
+    sigma: str | Path,
+    png: str | Path,
+    pdf: str | Path | None = None,
+    title: str = "",
+) -> None:
+    """Mean pairwise structural similarity (cosine, Krugman) and sigma of D over time."""
+    pairs = _read(structure)
+    spread = _read(sigma)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    t = period_to_float(pairs["period"])
+    axes[0].plot(t, pairs["cosine_mean"], label="cosine similarity (mean of pairs)")
+    axes[0].plot(t, pairs["krugman_mean"], label="Krugman dissimilarity (mean of pairs)")
+    axes[0].set_xlabel("period")
+    axes[0].set_title("sector-structure similarity across entities")
+    axes[0].legend(frameon=False)
+    ts = period_to_float(spread["period"])
+    axes[1].plot(ts, spread["std"], label="std of D across entities")
+    axes[1].plot(ts, spread["cv"], label="coefficient of variation of D")
+    axes[1].set_xlabel("period")
+    axes[1].set_title("sigma-convergence of D")
+    axes[1].legend(frameon=False)
+    fig.suptitle(f"{title}: structural convergence")
+    save_figure(fig, png, pdf)

@@ -1,0 +1,168 @@
+"""Pipeline stages of the forecasting part: MLflow set-up and one training job.
+
+``run_mlflow_init`` runs once before the training jobs so that experiments are created
+by one process (parallel jobs creating the same experiment in one SQLite file race).
+``run_train`` backtests one (data set, model, seed) and writes its predictions and a
+``run.json`` provenance record.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from mlflow.tracking import MlflowClient
+
+from convergence.config import config_hash
+from convergence.data.canonical import read_canonical, sha256_file, to_wide, write_csv_atomic
+from convergence.provenance import base_record, read_json, write_json_atomic
+from convergence.stages import measurement_spec, subsystem_indicators
+from convergence.tracking.mlflow_tracking import (
+    TrackingContext,
+    init_experiments,
+    log_artifacts,
+    parent_run,
+    resolve_tracking_uri,
+)
+from convergence.training.backtest import train_and_backtest, training_settings
+
+log = logging.getLogger(__name__)
+
+
+def run_mlflow_init(
+    *,
+    datasets: list[str],
+    tracking_uri: str | None,
+    results_dir: str | Path,
+    experiments_path: str | Path,
+) -> dict[str, str]:
+    """Create (or find) one MLflow experiment per data set; write their ids as JSON.
+
+    The JSON holds ``{"tracking_uri": ..., "experiments": {dataset: experiment_id}}``.
+    """
+    uri = resolve_tracking_uri(tracking_uri, results_dir)
+    experiment_ids = init_experiments(uri, list(datasets), results_dir)
+    write_json_atomic({"tracking_uri": uri, "experiments": experiment_ids}, experiments_path)
+    return experiment_ids
+
+
+def _experiment_id(
+    dataset: str, uri: str, results_dir: str | Path, experiments_path: str | Path
+) -> str:
+    """The data set's experiment id from the init JSON, or get-or-create it on a new URI."""
+    path = Path(experiments_path)
+    if path.is_file():
+        record = read_json(path)
+        if record.get("tracking_uri") == uri and dataset in record.get("experiments", {}):
+            return str(record["experiments"][dataset])
+        log.warning(
+            "%s was written for tracking URI %s, not %s; looking the experiment up again",
+            path,
+            record.get("tracking_uri"),
+            uri,
+        )
+    return init_experiments(uri, [dataset], results_dir)[dataset]
+
+
+def _data_sha256(canonical_path: str | Path, ingest_provenance: Mapping[str, Any]) -> str:
+    """sha256 of the source file (from ingest provenance), else of the canonical table."""
+    source = ingest_provenance.get("sha256")
+    return str(source) if source else sha256_file(canonical_path)
+
+
+def run_train(
+    *,
+    dataset: str,
+    canonical_path: str | Path,
+    ingest_provenance_path: str | Path,
+    spec: Mapping[str, Any],
+    measures: Mapping[str, Any],
+    model_name: str,
+    model_cfg: Mapping[str, Any],
+    training_cfg: Mapping[str, Any],
+    seed: int,
+    tracking_uri: str | None,
+    results_dir: str | Path,
+    experiments_path: str | Path,
+    predictions_path: str | Path,
+    run_json_path: str | Path,
+) -> None:
+    """Backtest one model with one seed on one data set, tracked in MLflow.
+
+    Opens a parent run ``<model_name>-seed<seed>`` in the data set's experiment (one child
+    run per fold), writes the predictions CSV and ``run.json`` (run and experiment ids,
+    tracking URI, data and config sha256, seed, code version). Checkpoints and training
+    curves go to the folder of ``predictions_path``.
+    """
+    canonical = read_canonical(canonical_path)
+    wide = to_wide(canonical, indicators=subsystem_indicators(spec))
+    mspec = measurement_spec(spec, measures)
+    ingest_provenance = read_json(ingest_provenance_path)
+    data_sha256 = _data_sha256(canonical_path, ingest_provenance)
+    canonical_sha256 = sha256_file(canonical_path)
+    config_sha256 = config_hash(
+        {
+            "spec": dict(spec),
+            "measures": dict(measures),
+            "model_cfg": dict(model_cfg),
+            "training_cfg": dict(training_cfg),
+        }
+    )
+    uri = resolve_tracking_uri(tracking_uri, results_dir)
+    experiment_id = _experiment_id(dataset, uri, results_dir, experiments_path)
+    record = base_record()
+    tags = {
+        "dataset": dataset,
+        "model": model_name,
+        "seed": str(seed),
+        "git_commit": str(record["git_commit"]),
+        "git_dirty": str(record["git_dirty"]),
+        "config_sha256": config_sha256,
+        "data_sha256": data_sha256,
+    }
+    params = {
+        "dataset": dataset,
+        "model": model_name,
+        "seed": seed,
+        "model_cfg": dict(model_cfg),
+        "training": training_settings(training_cfg),
+    }
+    out_dir = Path(predictions_path).parent / f"{model_name}-seed{seed}"
+    run_name = f"{model_name}-seed{seed}"
+    log.info("training %s on %s (seed %d), tracking at %s", model_name, dataset, seed, uri)
+    with parent_run(uri, experiment_id, run_name, params, tags) as run_id:
+        context = TrackingContext(
+            uri=uri, experiment_id=experiment_id, parent_run_id=run_id, tags=tags
+        )
+        predictions = train_and_backtest(
+            dataset=dataset,
+            wide=wide,
+            mspec=mspec,
+            model_name=model_name,
+            model_cfg=model_cfg,
+            training_cfg=training_cfg,
+            seed=seed,
+            out_dir=out_dir,
+            tracking=context,
+        )
+        write_csv_atomic(predictions, predictions_path)
+        log_artifacts(MlflowClient(uri), run_id, [predictions_path])
+    write_json_atomic(
+        base_record(
+            dataset=dataset,
+            model=model_name,
+            seed=seed,
+            run_id=run_id,
+            experiment_id=experiment_id,
+            tracking_uri=uri,
+            data_sha256=data_sha256,
+            canonical_sha256=canonical_sha256,
+            config_sha256=config_sha256,
+            n_predictions=len(predictions),
+            folds=sorted(int(k) for k in predictions["fold"].unique()),
+        ),
+        run_json_path,
+    )
+    log.info("wrote %d predictions to %s", len(predictions), predictions_path)

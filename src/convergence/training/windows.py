@@ -1,0 +1,266 @@
+"""Supervised windows for one backtest fold, built without look-ahead.
+
+For a fold the measurement model (min-max bounds and entropy weights) is fitted on the
+rows of the fold's *training* periods only, never on its validation or test periods, and
+then applied to every row. Each entity-period gets a feature vector::
+
+    [normalized indicators ..., U_<subsystem> ..., D]
+
+all in [0, 1] (the normalization clips). Entities are processed separately. A period
+counts as *complete* for an entity when the entity has a row there and every feature is
+finite; windows only use contiguous runs of complete periods (consecutive positions in
+the data set's sorted period list), so a gap in an entity's series splits it.
+
+A window ending at period position ``t`` has input ``features[t-L+1 .. t]`` (shape
+``(L, F)``) and target ``D[t+1 .. t+H]``; with ``target="change"`` the target is
+``D[t+h] - D[t]`` (the forecast is added back to the last observed ``D``).
+
+* train windows: every ``t`` whose targets all lie in the training periods (so their
+  inputs do too);
+* validation windows: targets all in training or validation periods, at least one in
+  validation periods;
+* test windows: one per entity, ending at the fold origin (the last validation period),
+  with targets in the test periods. Entities without a complete window there are
+  skipped and counted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from convergence.errors import InputError, SeriesTooShortError
+from convergence.evaluation.folds import Fold
+from convergence.measures.index import (
+    MeasurementModel,
+    MeasurementSpec,
+    apply_measurement,
+    fit_measurement,
+)
+from convergence.measures.normalize import apply_minmax
+
+Target = Literal["change", "level"]
+TARGETS: tuple[str, ...] = ("change", "level")
+TARGET_COLUMN = "D"
+
+
+@dataclass
+class FoldWindows:
+    """Windows of one fold as float32 arrays, plus what is needed to score the test windows.
+
+    Attributes:
+        x_train, x_val, x_test: inputs, shape ``(n, window, n_features)``.
+        y_train, y_val, y_test: targets, shape ``(n, horizon)`` (``D`` changes from the
+            last input period for ``target="change"``, ``D`` levels otherwise).
+        feature_names: names of the ``n_features`` feature columns.
+        test_entities: entity of each test window.
+        test_origin: period label of the last input period (the fold origin).
+        test_periods: the ``horizon`` target periods of every test window.
+        test_last_observed: ``D`` at the origin per test window, shape ``(n_test,)``.
+        test_actual: actual ``D`` at the target periods, shape ``(n_test, horizon)``.
+        n_test_skipped: entities without a complete test window.
+        measurement_model: the model fitted on the fold's training periods.
+        target: ``"change"`` or ``"level"``.
+    """
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    feature_names: list[str]
+    test_entities: list[str]
+    test_origin: str
+    test_periods: list[str]
+    test_last_observed: np.ndarray
+    test_actual: np.ndarray
+    n_test_skipped: int
+    measurement_model: MeasurementModel
+    target: str
+    window: int = field(default=0)
+    horizon: int = field(default=0)
+
+    @property
+    def n_features(self) -> int:
+        """Features per period."""
+        return int(self.x_train.shape[2])
+
+
+def fold_feature_frame(
+    wide: pd.DataFrame, mspec: MeasurementSpec, train_periods: Sequence[str]
+) -> tuple[pd.DataFrame, MeasurementModel]:
+    """Fit the measurement model on ``train_periods`` rows and build every row's features.
+
+    Returns the feature frame (same index as ``wide``; normalized indicators, then
+    ``U_<subsystem>`` columns, then ``D``) and the fitted model.
+    """
+    periods = wide.index.get_level_values("period").astype(str)
+    fit_mask = pd.Series(periods.isin(list(train_periods)), index=wide.index)
+    if not fit_mask.any():
+        raise InputError("no rows fall in the fold's training periods")
+    model = fit_measurement(wide, mspec, fit_mask=fit_mask)
+    measured = apply_measurement(model, wide)
+    normalized = apply_minmax(wide[mspec.indicators], model.bounds, mspec.directions, clip=True)
+    subsystem_columns = [f"U_{sub}" for sub in mspec.subsystems]
+    # U and D are weighted means / geometric forms of clipped values: already in [0, 1];
+    # clipping again only guards against rounding just outside the interval.
+    levels = measured[[*subsystem_columns, TARGET_COLUMN]].clip(0.0, 1.0)
+    features = pd.concat([normalized, levels], axis=1)
+    return features, model
+
+
+def _window_starts(complete: np.ndarray, span: int) -> np.ndarray:
+    """Boolean per start position: are ``span`` consecutive positions from it all complete."""
+    n = complete.shape[0]
+    if n < span:
+        return np.zeros(0, dtype=bool)
+    counts = np.convolve(complete.astype(int), np.ones(span, dtype=int), mode="valid")
+    return counts == span
+
+
+def _longest_run(complete: np.ndarray) -> int:
+    """Length of the longest run of ``True`` in a boolean vector."""
+    best = current = 0
+    for flag in complete:
+        current = current + 1 if flag else 0
+        best = max(best, current)
+    return best
+
+
+def build_fold_windows(
+    wide: pd.DataFrame,
+    mspec: MeasurementSpec,
+    fold: Fold,
+    *,
+    window: int,
+    horizon: int,
+    target: Target = "change",
+) -> FoldWindows:
+    """Build train, validation and test windows of one fold (see the module docstring).
+
+    Args:
+        wide: raw indicator panel, MultiIndex ``(entity, period)``, one column per
+            indicator of ``mspec``.
+        mspec: measurement spec; its model is fitted on the fold's training periods.
+        fold: the backtest fold; its period labels must occur in ``wide``.
+        window: input periods ``L`` per window.
+        horizon: forecast periods ``H``; must equal ``len(fold.test_periods)``.
+        target: ``"change"`` (``D[t+h] - D[t]``) or ``"level"`` (``D[t+h]``).
+
+    Raises:
+        InputError: bad ``target`` or ``horizon`` inconsistent with the fold.
+        SeriesTooShortError: no entity has a complete run of ``window + horizon``
+            periods inside the training periods.
+    """
+    if target not in TARGETS:
+        raise InputError(f"target must be one of {TARGETS}, got {target!r}")
+    if window < 1 or horizon < 1:
+        raise InputError(f"window and horizon must be >= 1, got {window} and {horizon}")
+    if len(fold.test_periods) != horizon:
+        raise InputError(
+            f"fold {fold.index} has {len(fold.test_periods)} test periods, horizon is {horizon}"
+        )
+    features, model = fold_feature_frame(wide, mspec, fold.train_periods)
+    feature_names = list(features.columns)
+    n_features = len(feature_names)
+    d_position = feature_names.index(TARGET_COLUMN)
+
+    all_periods = sorted(set(wide.index.get_level_values("period").astype(str)))
+    position_of = {period: i for i, period in enumerate(all_periods)}
+    n_periods = len(all_periods)
+    train_end = max(position_of[p] for p in fold.train_periods)  # last train position
+    val_end = max(position_of[p] for p in [*fold.train_periods, *fold.val_periods])
+    origin = val_end
+    test_positions = [position_of[p] for p in fold.test_periods]
+    if test_positions != list(range(origin + 1, origin + 1 + horizon)):
+        raise InputError(f"fold {fold.index}: test periods do not follow the origin directly")
+
+    span = window + horizon
+    x_train: list[np.ndarray] = []
+    y_train: list[np.ndarray] = []
+    x_val: list[np.ndarray] = []
+    y_val: list[np.ndarray] = []
+    x_test: list[np.ndarray] = []
+    y_test: list[np.ndarray] = []
+    test_entities: list[str] = []
+    last_observed: list[float] = []
+    actual: list[np.ndarray] = []
+    n_skipped = 0
+    longest_train_run = 0
+
+    for entity, rows in features.groupby(level="entity", sort=True):
+        # Dense (period position x feature) grid with NaN where the entity has no row.
+        grid = np.full((n_periods, n_features), np.nan)
+        positions = [position_of[str(p)] for p in rows.index.get_level_values("period")]
+        grid[positions] = rows.to_numpy(dtype=float)
+        complete = np.isfinite(grid).all(axis=1)
+        longest_train_run = max(longest_train_run, _longest_run(complete[: train_end + 1]))
+        full_span = _window_starts(complete, span)  # start s covers s .. s+span-1
+
+        for start in np.flatnonzero(full_span):
+            end_input = start + window - 1  # t
+            last_target = end_input + horizon
+            if last_target > val_end:
+                continue  # touches test periods: only the origin window below may
+            inputs = grid[start : end_input + 1]
+            targets = grid[end_input + 1 : last_target + 1, d_position]
+            if target == "change":
+                targets = targets - grid[end_input, d_position]
+            if last_target <= train_end:
+                x_train.append(inputs)
+                y_train.append(targets)
+            else:
+                x_val.append(inputs)
+                y_val.append(targets)
+
+        test_start = origin - window + 1
+        if test_start >= 0 and origin + horizon < n_periods and full_span[test_start]:
+            inputs = grid[test_start : origin + 1]
+            levels = grid[origin + 1 : origin + 1 + horizon, d_position]
+            last_d = grid[origin, d_position]
+            x_test.append(inputs)
+            y_test.append(levels - last_d if target == "change" else levels)
+            test_entities.append(str(entity))
+            last_observed.append(float(last_d))
+            actual.append(levels)
+        else:
+            n_skipped += 1
+
+    if not x_train:
+        raise SeriesTooShortError(
+            f"fold {fold.index}: the longest entity has {longest_train_run} contiguous "
+            f"complete periods within the {len(fold.train_periods)} training periods "
+            f"({fold.train_periods[0]}..{fold.train_periods[-1]}), but a training window "
+            f"needs window ({window}) + horizon ({horizon}) = {span}; lower the window or "
+            "horizon, or use fewer/earlier-spaced backtest origins"
+        )
+
+    def stack(arrays: list[np.ndarray], shape: tuple[int, ...]) -> np.ndarray:
+        if not arrays:
+            return np.zeros((0, *shape), dtype=np.float32)
+        return np.stack(arrays).astype(np.float32)
+
+    return FoldWindows(
+        x_train=stack(x_train, (window, n_features)),
+        y_train=stack(y_train, (horizon,)),
+        x_val=stack(x_val, (window, n_features)),
+        y_val=stack(y_val, (horizon,)),
+        x_test=stack(x_test, (window, n_features)),
+        y_test=stack(y_test, (horizon,)),
+        feature_names=feature_names,
+        test_entities=test_entities,
+        test_origin=all_periods[origin],
+        test_periods=list(fold.test_periods),
+        test_last_observed=np.asarray(last_observed, dtype=np.float64),
+        test_actual=np.stack(actual) if actual else np.zeros((0, horizon)),
+        n_test_skipped=n_skipped,
+        measurement_model=model,
+        target=target,
+        window=window,
+        horizon=horizon,
+    )

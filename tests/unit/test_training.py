@@ -1,0 +1,220 @@
+"""Training: the loss falls, checkpoints rebuild themselves, runs are deterministic."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import pytorch_lightning as pl
+import torch
+
+from convergence.measures.index import MeasurementSpec
+from convergence.training.backtest import PREDICTION_COLUMNS, train_and_backtest
+from convergence.training.datamodule import DeviceBatches, WindowDataModule
+from convergence.training.module import ConvergenceForecaster
+from convergence.training.windows import FoldWindows
+
+
+@pytest.fixture(autouse=True)
+def single_torch_thread() -> Iterator[None]:
+    """One intra-op thread: tiny networks gain nothing from more, and a shared CPU
+    with several busy threads slows them down by an order of magnitude."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+SPEC = MeasurementSpec(
+    subsystems={
+        "farm": {"farm_output": "benefit", "farm_labour": "cost"},
+        "ict": {"ict_output": "benefit", "ict_share": "benefit"},
+    }
+)
+
+
+def make_panel(n_entities: int = 6, n_periods: int = 30, seed: int = 0) -> pd.DataFrame:
+    """Wide panel of noisy trending indicators, annual periods from 1990."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(n_periods) / n_periods
+    frames = []
+    for e in range(n_entities):
+        slope = rng.uniform(0.5, 2.0, size=4)
+        noise = rng.normal(0.0, 0.1, size=(n_periods, 4))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "entity": f"e{e}",
+                    "period": [str(1990 + k) for k in range(n_periods)],
+                    "farm_output": 1.0 + slope[0] * t + noise[:, 0],
+                    "farm_labour": 5.0 - slope[1] * t + noise[:, 1],
+                    "ict_output": 0.2 + slope[2] * t**2 + noise[:, 2],
+                    "ict_share": 0.1 + slope[3] * t / 4 + noise[:, 3] / 10,
+                }
+            )
+        )
+    return pd.concat(frames).set_index(["entity", "period"]).sort_index()
+
+
+WINDOW, HORIZON, N_FEATURES = 4, 2, 3
+NETWORK = {
+    "architecture": "cnn_lstm",
+    "n_features": N_FEATURES,
+    "window": WINDOW,
+    "horizon": HORIZON,
+    "conv_channels": [8],
+    "lstm_hidden": 8,
+    "dense_hidden": 8,
+    "dropout": 0.0,
+}
+
+
+def toy_windows(n: int = 256, seed: int = 0) -> FoldWindows:
+    """Targets are a fixed linear function of the last input step: learnable."""
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(0.0, 1.0, size=(n, WINDOW, N_FEATURES)).astype(np.float32)
+    last = x[:, -1, :]
+    y = np.stack([last.mean(axis=1), last[:, 0] - last[:, 1]], axis=1).astype(np.float32)
+    split = int(0.8 * n)
+    return FoldWindows(
+        x_train=x[:split],
+        y_train=y[:split],
+        x_val=x[split:],
+        y_val=y[split:],
+        x_test=x[split:],
+        y_test=y[split:],
+        feature_names=["a", "b", "c"],
+        test_entities=[f"e{i}" for i in range(n - split)],
+        test_origin="2000",
+        test_periods=["2001", "2002"],
+        test_last_observed=np.zeros(n - split),
+        test_actual=y[split:].astype(np.float64),
+        n_test_skipped=0,
+        measurement_model=None,  # type: ignore[arg-type]  # not needed for training
+        target="level",
+        window=WINDOW,
+        horizon=HORIZON,
+    )
+
+
+def fit_toy(tmp_path: Path, max_epochs: int) -> tuple[ConvergenceForecaster, pl.Trainer]:
+    pl.seed_everything(3, workers=True, verbose=False)
+    module = ConvergenceForecaster(
+        network=NETWORK, penalty="l2", penalty_lambda=1e-5, learning_rate=1e-2
+    )
+    trainer = pl.Trainer(
+        accelerator="cpu",
+        devices=1,
+        deterministic=True,
+        max_epochs=max_epochs,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+        num_sanity_val_steps=0,
+    )
+    trainer.fit(module, datamodule=WindowDataModule(toy_windows(), batch_size=32, seed=3))
+    return module, trainer
+
+
+def test_device_batches_cover_all_rows_once_and_merge_singleton() -> None:
+    x = torch.arange(9, dtype=torch.float32).reshape(9, 1)
+    batches = DeviceBatches(x, x, batch_size=4, shuffle=True, seed=0)
+    assert len(batches) == 2  # 4 + 5: a last batch of one window is merged
+    seen = torch.cat([bx for bx, _ in batches]).flatten().sort().values
+    assert torch.equal(seen, torch.arange(9, dtype=torch.float32))
+    first = torch.cat([bx for bx, _ in batches])
+    batches.sampler.set_epoch(1)
+    assert not torch.equal(first, torch.cat([bx for bx, _ in batches]))
+
+
+def test_loss_falls_and_checkpoint_round_trip(tmp_path: Path) -> None:
+    module, trainer = fit_toy(tmp_path, max_epochs=25)
+    history = module.history
+    assert len(history) == 25
+    assert history[-1]["train_mse"] < 0.3 * history[0]["train_mse"]
+    assert history[-1]["val_loss"] < 0.3 * history[0]["val_loss"]
+
+    path = tmp_path / "model.ckpt"
+    trainer.save_checkpoint(path)
+    reloaded = ConvergenceForecaster.load_from_checkpoint(path)
+    assert reloaded.hparams.network == NETWORK
+    x = toy_windows().x_test
+    np.testing.assert_array_equal(module.predict_array(x), reloaded.predict_array(x))
+
+
+MODEL_CFG = {
+    "architecture": "cnn_lstm",
+    "conv_channels": [4],
+    "lstm_hidden": 4,
+    "dense_hidden": 4,
+    "penalty": "elastic_net",
+    "penalty_lambda": 1e-4,
+}
+TRAINING_CFG = {
+    "window": 5,
+    "horizon": 2,
+    "n_origins": 2,
+    "step": 1,
+    "val_size": 3,
+    "min_train": 15,
+    "max_epochs": 3,
+    "patience": 2,
+    "batch_size": 16,
+    "learning_rate": 1e-2,
+    "target": "change",
+    "accelerator": "cpu",
+    "devices": 1,
+    "deterministic": True,
+}
+
+
+def backtest(tmp_path: Path, seed: int) -> pd.DataFrame:
+    return train_and_backtest(
+        dataset="toy",
+        wide=make_panel(),
+        mspec=SPEC,
+        model_name="cnn_lstm",
+        model_cfg=MODEL_CFG,
+        training_cfg=TRAINING_CFG,
+        seed=seed,
+        out_dir=tmp_path / f"seed{seed}",
+        tracking=None,
+    )
+
+
+def test_backtest_is_deterministic_per_seed(tmp_path: Path) -> None:
+    first = backtest(tmp_path / "a", seed=1)
+    second = backtest(tmp_path / "b", seed=1)
+    other = backtest(tmp_path / "c", seed=2)
+
+    assert list(first.columns) == list(PREDICTION_COLUMNS)
+    assert len(first) == 2 * 6 * 2  # folds x entities x horizon
+    assert first["predicted"].between(0.0, 1.0).all()
+    pd.testing.assert_frame_equal(first, second)
+    assert not np.allclose(first["predicted"], other["predicted"])
+    for fold in (0, 1):
+        assert (tmp_path / "a" / "seed1" / f"fold{fold}" / "best.ckpt").is_file()
+        assert (tmp_path / "a" / "seed1" / f"fold{fold}_training_curve.png").is_file()
+
+
+def test_missing_training_key_is_a_config_error(tmp_path: Path) -> None:
+    from convergence.errors import ConfigError
+
+    cfg = {k: v for k, v in TRAINING_CFG.items() if k != "patience"}
+    with pytest.raises(ConfigError, match="training.patience"):
+        train_and_backtest(
+            dataset="toy",
+            wide=make_panel(),
+            mspec=SPEC,
+            model_name="m",
+            model_cfg=MODEL_CFG,
+            training_cfg=cfg,
+            seed=0,
+            out_dir=tmp_path,
+            tracking=None,
+        )

@@ -1,0 +1,20 @@
+rule ingest:
+    """Read a data set, check its sha256, write the canonical long table and provenance."""
+    input:
+        raw=dataset_files,
+    output:
+        canonical=f"{RESULTS}/{{dataset}}/ingest/canonical.csv",
+        provenance=f"{RESULTS}/{{dataset}}/ingest/provenance.json",
+    params:
+        name=lambda wildcards: wildcards.dataset,
+        spec=dataset_spec,
+        code=code_fingerprint("data"),
+    log:
+        f"{RESULTS}/logs/ingest/{{dataset}}.log",
+    resources:
+        runtime=10,
+        mem_mb=2000,
+    conda:
+        "../../envs/convergence.yaml"
+    script:
+        "../scripts/ingest.py"

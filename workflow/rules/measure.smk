@@ -1,0 +1,32 @@
+rule measure:
+    """Composite indices, coupling (classical and adjusted), coordination degree and grades;
+    structural similarity and sigma-convergence."""
+    input:
+        canonical=rules.ingest.output.canonical,
+        model=rules.normalize.output.model,
+        provenance=rules.ingest.output.provenance,
+    output:
+        coupling=report(
+            f"{RESULTS}/{{dataset}}/measure/coupling.csv",
+            caption="../report/coupling_table.rst",
+            category="Measures",
+            subcategory="{dataset}",
+        ),
+        grades=f"{RESULTS}/{{dataset}}/measure/grade_distribution.csv",
+        sigma=f"{RESULTS}/{{dataset}}/measure/sigma_convergence.csv",
+        structure=f"{RESULTS}/{{dataset}}/measure/structure_convergence.csv",
+        pairs=f"{RESULTS}/{{dataset}}/measure/structure_pairs.csv",
+        provenance=f"{RESULTS}/{{dataset}}/measure/provenance.json",
+    params:
+        spec=dataset_spec,
+        measures=config["measures"],
+        code=code_fingerprint("measures"),
+    log:
+        f"{RESULTS}/logs/measure/{{dataset}}.log",
+    resources:
+        runtime=20,
+        mem_mb=4000,
+    conda:
+        "../../envs/convergence.yaml"
+    script:
+        "../scripts/measure.py"

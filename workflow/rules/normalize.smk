@@ -1,0 +1,20 @@
+rule normalize:
+    """Fit min-max bounds and entropy weights on the fit window; normalize every period."""
+    input:
+        canonical=rules.ingest.output.canonical,
+    output:
+        normalized=f"{RESULTS}/{{dataset}}/normalize/normalized.csv",
+        model=f"{RESULTS}/{{dataset}}/normalize/measurement_model.json",
+    params:
+        spec=dataset_spec,
+        measures=config["measures"],
+        code=code_fingerprint("measures"),
+    log:
+        f"{RESULTS}/logs/normalize/{{dataset}}.log",
+    resources:
+        runtime=10,
+        mem_mb=2000,
+    conda:
+        "../../envs/convergence.yaml"
+    script:
+        "../scripts/normalize.py"
