@@ -16,6 +16,8 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/ingest.smk"
 include: "workflow/rules/normalize.smk"
 include: "workflow/rules/measure.smk"
+include: "workflow/rules/tracking.smk"
+include: "workflow/rules/train.smk"
 include: "workflow/rules/figures.smk"
 
 

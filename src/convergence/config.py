@@ -92,6 +92,12 @@ def _check_cross_references(config: Mapping[str, Any]) -> None:
                         f"indicator {indicator!r} is already in subsystem {seen[indicator]!r}",
                     )
                 seen[indicator] = subsystem
+    for index, model in enumerate(config.get("train_models", [])):
+        if model not in config.get("models", {}):
+            raise ConfigError(
+                f"train_models[{index}]",
+                f"unknown model {model!r}; defined models: {sorted(config.get('models', {}))}",
+            )
     weights = config.get("measures", {}).get("subsystem_weights")
     if weights:
         for name, spec in config["datasets"].items():
@@ -101,6 +107,13 @@ def _check_cross_references(config: Mapping[str, Any]) -> None:
                     "measures.subsystem_weights",
                     f"no weight for subsystem(s) {sorted(missing)} of data set {name!r}",
                 )
+
+
+def training_config(config: Mapping[str, Any], dataset: str) -> dict[str, Any]:
+    """Training settings of one data set: global ``training`` with its ``forecast`` overrides."""
+    merged = dict(config["training"])
+    merged.update(config["datasets"][dataset].get("forecast", {}))
+    return merged
 
 
 def load_config(path: str | Path) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from convergence.config import validate_config
+from convergence.config import training_config, validate_config
 from convergence.provenance import code_fingerprint
 
 config = validate_config(config)
@@ -12,6 +12,8 @@ DATASETS = list(config["datasets"])
 
 wildcard_constraints:
     dataset="|".join(DATASETS),
+    model="[A-Za-z][A-Za-z0-9_]*",
+    seed=r"\d+",
 
 
 def dataset_spec(wildcards):
@@ -38,8 +40,16 @@ def measure_targets(dataset):
     ]
 
 
+def train_targets(dataset):
+    return [
+        f"{RESULTS}/{dataset}/models/{model}/seed{seed}/predictions.csv"
+        for model in config["train_models"]
+        for seed in config["seeds"]
+    ]
+
+
 def all_targets():
     targets = []
     for dataset in DATASETS:
-        targets += measure_targets(dataset)
+        targets += measure_targets(dataset) + train_targets(dataset)
     return targets

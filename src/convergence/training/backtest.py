@@ -71,6 +71,25 @@ TRAINING_DEFAULTS: dict[str, Any] = {
 }
 
 
+def covered_periods(wide: pd.DataFrame, min_share: float = 0.5) -> list[str]:
+    """Sorted periods, with leading/trailing periods that few entities reach trimmed.
+
+    In unbalanced panels (GGDC: most series end 2010-2012, a few reach 2013) folds built on
+    the union of periods would put the last test span where almost no entity has data.
+    A period at either end is kept only if at least ``min_share`` of the entities that are
+    ever observed have complete rows there; interior periods are always kept.
+    """
+    complete = wide.notna().all(axis=1)
+    per_period = complete.groupby(level="period").sum().sort_index()
+    per_period.index = per_period.index.astype(str)
+    n_entities = wide.index.get_level_values("entity").nunique()
+    enough = (per_period >= min_share * n_entities).to_numpy()
+    if not enough.any():
+        return list(per_period.index)
+    first, last = int(np.argmax(enough)), len(enough) - 1 - int(np.argmax(enough[::-1]))
+    return list(per_period.index[first : last + 1])
+
+
 def training_settings(training_cfg: Mapping[str, Any]) -> dict[str, Any]:
     """``training_cfg`` with defaults filled in; raises ConfigError for a missing key."""
     missing = [key for key in REQUIRED_TRAINING_KEYS if key not in training_cfg]
@@ -267,7 +286,7 @@ def train_and_backtest(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     window, horizon = int(settings["window"]), int(settings["horizon"])
-    periods = sorted(set(wide.index.get_level_values("period").astype(str)))
+    periods = covered_periods(wide)
     folds = rolling_origin_folds(
         periods,
         n_origins=int(settings["n_origins"]),

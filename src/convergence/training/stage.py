@@ -96,6 +96,10 @@ def run_train(
     tracking URI, data and config sha256, seed, code version). Checkpoints and training
     curves go to the folder of ``predictions_path``.
     """
+    import torch
+
+    # One job = one process: honour the threads Snakemake gave it.
+    torch.set_num_threads(int(training_cfg.get("threads", 1)))
     canonical = read_canonical(canonical_path)
     wide = to_wide(canonical, indicators=subsystem_indicators(spec))
     mspec = measurement_spec(spec, measures)

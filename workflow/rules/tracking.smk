@@ -1,0 +1,17 @@
+rule mlflow_init:
+    """Create the MLflow store and one experiment per data set before training fans out."""
+    output:
+        experiments=f"{RESULTS}/mlflow/experiments.json",
+    params:
+        datasets=DATASETS,
+        tracking_uri=config["tracking"]["uri"],
+        results_dir=RESULTS,
+    log:
+        f"{RESULTS}/logs/mlflow_init.log",
+    resources:
+        runtime=5,
+        mem_mb=1000,
+    conda:
+        "../../envs/convergence.yaml"
+    script:
+        "../scripts/mlflow_init.py"

@@ -1,0 +1,27 @@
+"""Snakemake glue: backtest one model with one seed on one data set."""
+
+from typing import TYPE_CHECKING
+
+from convergence.logging import configure_logging
+from convergence.training.stage import run_train
+
+if TYPE_CHECKING:
+    from snakemake.script import snakemake
+
+configure_logging(snakemake.log[0])
+run_train(
+    dataset=snakemake.wildcards.dataset,
+    canonical_path=snakemake.input.canonical,
+    ingest_provenance_path=snakemake.input.provenance,
+    spec=snakemake.params.spec,
+    measures=snakemake.params.measures,
+    model_name=snakemake.wildcards.model,
+    model_cfg=snakemake.params.model_cfg,
+    training_cfg=snakemake.params.training_cfg,
+    seed=int(snakemake.wildcards.seed),
+    tracking_uri=snakemake.params.tracking_uri,
+    results_dir=snakemake.params.results_dir,
+    experiments_path=snakemake.input.experiments,
+    predictions_path=snakemake.output.predictions,
+    run_json_path=snakemake.output.run,
+)
