@@ -18,7 +18,11 @@ include: "workflow/rules/normalize.smk"
 include: "workflow/rules/measure.smk"
 include: "workflow/rules/tracking.smk"
 include: "workflow/rules/train.smk"
+include: "workflow/rules/baselines.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/scenarios.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/figures_evaluation.smk"
 
 
 rule all:

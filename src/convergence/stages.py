@@ -75,6 +75,23 @@ def measurement_spec(spec: Mapping[str, Any], measures: Mapping[str, Any]) -> Me
     )
 
 
+def forecast_measurement_spec(
+    spec: Mapping[str, Any], measures: Mapping[str, Any], training_cfg: Mapping[str, Any]
+) -> MeasurementSpec:
+    """Measurement spec that defines the forecast target of each backtest fold.
+
+    Same as the descriptive one, except that ``training.headroom`` (or the data set's
+    ``forecast.headroom``) widens the bounds fitted on the fold's training periods: a
+    steadily growing series (China) otherwise leaves the fitted range right after the
+    origin and the clipped target sits at 1 for every test period.
+    """
+    import dataclasses
+
+    base = measurement_spec(spec, measures)
+    headroom = training_cfg.get("headroom")
+    return base if headroom is None else dataclasses.replace(base, headroom=float(headroom))
+
+
 def subsystem_indicators(spec: Mapping[str, Any]) -> list[str]:
     return [ind for indicators in spec["subsystems"].values() for ind in indicators]
 

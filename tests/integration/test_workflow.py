@@ -97,6 +97,36 @@ def test_provenance_links_outputs_to_data(tiny_run: Path) -> None:
     np.testing.assert_allclose(grades.groupby("period")["share"].sum(), 1.0)
 
 
+def test_training_outputs_trace_to_mlflow(tiny_run: Path) -> None:
+    """Predictions of every seed exist, differ by seed and point at a real MLflow run."""
+    import json
+
+    from mlflow.tracking import MlflowClient
+
+    frames = []
+    for seed in (0, 1):
+        folder = tiny_run / "synthetic" / "models" / "cnn_lstm" / f"seed{seed}"
+        predictions = pd.read_csv(folder / "predictions.csv", dtype={"period": str, "origin": str})
+        run = json.loads((folder / "run.json").read_text())
+        assert predictions["predicted"].between(0, 1).all()
+        assert sorted(predictions["horizon"].unique()) == [1, 2]
+        assert predictions["fold"].nunique() == 2
+        client = MlflowClient(run["tracking_uri"])
+        parent = client.get_run(run["run_id"])
+        assert parent.info.status == "FINISHED"
+        assert parent.data.tags["data_sha256"] == run["data_sha256"]
+        children = client.search_runs(
+            [run["experiment_id"]], f"tags.mlflow.parentRunId = '{run['run_id']}'"
+        )
+        assert len(children) == 2
+        # Every prediction row names the child run (fold) that produced it.
+        assert set(predictions["run_id"]) == {child.info.run_id for child in children}
+        assert all("test_mae" in child.data.metrics for child in children)
+        frames.append(predictions)
+    assert not np.allclose(frames[0]["predicted"], frames[1]["predicted"])
+    assert (frames[0]["actual"].to_numpy() == frames[1]["actual"].to_numpy()).all()
+
+
 def write_new_dataset(workdir: Path, values: list[tuple[str, int, str, str]]) -> Path:
     csv = workdir / "regions.csv"
     csv.write_text("region,year,variable,value\n" + "".join(f"{r},{y},{v},{x}\n" for r, y, v, x in values))

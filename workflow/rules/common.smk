@@ -48,8 +48,52 @@ def train_targets(dataset):
     ]
 
 
+def evaluation_enabled():
+    return config["evaluation"]["reference"] in config["train_models"]
+
+
+def evaluation_inputs(wildcards):
+    """Every neural prediction file of the data set plus the baselines'."""
+    return train_targets(wildcards.dataset) + [
+        f"{RESULTS}/{wildcards.dataset}/baselines/predictions.csv"
+    ]
+
+
+def reference_run_dirs(dataset):
+    """Seed -> folder with the reference model's fold checkpoints."""
+    model = config["evaluation"]["reference"]
+    return {
+        seed: f"{RESULTS}/{dataset}/models/{model}/seed{seed}/{model}-seed{seed}"
+        for seed in config["seeds"]
+    }
+
+
+def reference_runs(dataset):
+    model = config["evaluation"]["reference"]
+    return [f"{RESULTS}/{dataset}/models/{model}/seed{seed}/run.json" for seed in config["seeds"]]
+
+
+def forecast_figure_inputs(dataset):
+    model = config["evaluation"]["reference"]
+    return [
+        f"{RESULTS}/{dataset}/models/{model}/seed{seed}/predictions.csv"
+        for seed in config["seeds"]
+    ] + [f"{RESULTS}/{dataset}/baselines/predictions.csv"]
+
+
+def evaluation_targets(dataset):
+    base = f"{RESULTS}/{dataset}"
+    figures = ["forecasts", "error_by_horizon", "model_comparison", "ablation", "dm_heatmap"]
+    figures += ["scenarios", "attribution"]
+    return [f"{base}/evaluation/summary.csv"] + [f"{base}/figures/{name}.png" for name in figures]
+
+
 def all_targets():
     targets = []
     for dataset in DATASETS:
         targets += measure_targets(dataset) + train_targets(dataset)
+        if evaluation_enabled():
+            targets += evaluation_targets(dataset)
+    if evaluation_enabled():
+        targets += [f"{RESULTS}/summary.md", f"{RESULTS}/evaluation/experiment_scores.png"]
     return targets

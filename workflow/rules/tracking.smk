@@ -5,7 +5,8 @@ rule mlflow_init:
     params:
         datasets=DATASETS,
         tracking_uri=config["tracking"]["uri"],
-        results_dir=RESULTS,
+        # results/mlflow/experiments.json -> results
+        results_dir=lambda wildcards, output: str(Path(output.experiments).parents[1]),
     log:
         f"{RESULTS}/logs/mlflow_init.log",
     resources:

@@ -13,7 +13,8 @@ rule train:
         model_cfg=lambda wildcards: config["models"][wildcards.model],
         training_cfg=lambda wildcards: training_config(config, wildcards.dataset),
         tracking_uri=config["tracking"]["uri"],
-        results_dir=RESULTS,
+        # results/<dataset>/models/<model>/seed<seed>/predictions.csv -> results
+        results_dir=lambda wildcards, output: str(Path(output.predictions).parents[4]),
         code=code_fingerprint("training", "models", "measures", "evaluation"),
     log:
         f"{RESULTS}/logs/train/{{dataset}}_{{model}}_seed{{seed}}.log",

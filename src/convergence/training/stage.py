@@ -18,7 +18,7 @@ from mlflow.tracking import MlflowClient
 from convergence.config import config_hash
 from convergence.data.canonical import read_canonical, sha256_file, to_wide, write_csv_atomic
 from convergence.provenance import base_record, read_json, write_json_atomic
-from convergence.stages import measurement_spec, subsystem_indicators
+from convergence.stages import forecast_measurement_spec, subsystem_indicators
 from convergence.tracking.mlflow_tracking import (
     TrackingContext,
     init_experiments,
@@ -102,7 +102,7 @@ def run_train(
     torch.set_num_threads(int(training_cfg.get("threads", 1)))
     canonical = read_canonical(canonical_path)
     wide = to_wide(canonical, indicators=subsystem_indicators(spec))
-    mspec = measurement_spec(spec, measures)
+    mspec = forecast_measurement_spec(spec, measures, training_cfg)
     ingest_provenance = read_json(ingest_provenance_path)
     data_sha256 = _data_sha256(canonical_path, ingest_provenance)
     canonical_sha256 = sha256_file(canonical_path)

@@ -1,0 +1,57 @@
+rule evaluate:
+    """Scores per model, seed and horizon; seed means; Diebold-Mariano tests (HLN, Holm)."""
+    input:
+        predictions=evaluation_inputs,
+        scales=rules.baselines.output.scales,
+    output:
+        scores=f"{RESULTS}/{{dataset}}/evaluation/scores.csv",
+        summary=report(
+            f"{RESULTS}/{{dataset}}/evaluation/summary.csv",
+            caption="../report/evaluation_summary.rst",
+            category="Evaluation",
+            subcategory="{dataset}",
+        ),
+        summary_md=f"{RESULTS}/{{dataset}}/evaluation/summary.md",
+        summary_tex=f"{RESULTS}/{{dataset}}/evaluation/summary.tex",
+        dm=f"{RESULTS}/{{dataset}}/evaluation/dm_tests.csv",
+        dm_md=f"{RESULTS}/{{dataset}}/evaluation/dm_tests.md",
+        dm_tex=f"{RESULTS}/{{dataset}}/evaluation/dm_tests.tex",
+        provenance=f"{RESULTS}/{{dataset}}/evaluation/provenance.json",
+    params:
+        grade_scale=config["measures"]["grades"],
+        reference=config["evaluation"]["reference"],
+        out_dir=lambda wildcards, output: str(Path(output.summary).parent),
+        code=code_fingerprint("evaluation"),
+    log:
+        f"{RESULTS}/logs/evaluate/{{dataset}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/evaluate/{{dataset}}.tsv"
+    conda:
+        "../../envs/convergence.yaml"
+    script:
+        "../scripts/evaluate.py"
+
+
+rule cross_summary:
+    """Cross-data-set table (models x data sets, best marked) and results/summary.md."""
+    input:
+        summaries=expand(f"{RESULTS}/{{dataset}}/evaluation/summary.csv", dataset=DATASETS),
+        dm_tests=expand(f"{RESULTS}/{{dataset}}/evaluation/dm_tests.csv", dataset=DATASETS),
+    output:
+        table=report(
+            f"{RESULTS}/evaluation/cross_dataset.csv",
+            caption="../report/cross_dataset.rst",
+            category="Evaluation",
+        ),
+        table_md=f"{RESULTS}/evaluation/cross_dataset.md",
+        table_tex=f"{RESULTS}/evaluation/cross_dataset.tex",
+        summary_md=f"{RESULTS}/summary.md",
+    params:
+        out_dir=lambda wildcards, output: str(Path(output.table).parent),
+        code=code_fingerprint("evaluation"),
+    log:
+        f"{RESULTS}/logs/evaluate/cross_summary.log",
+    conda:
+        "../../envs/convergence.yaml"
+    script:
+        "../scripts/cross_summary.py"

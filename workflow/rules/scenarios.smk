@@ -1,0 +1,32 @@
+rule scenarios:
+    """What-if scenarios (scale one driver over the last input window) and permutation
+    importance of the reference model, across seeds. Sensitivity, not causal effects."""
+    input:
+        canonical=rules.ingest.output.canonical,
+        runs=lambda wildcards: reference_runs(wildcards.dataset),
+    output:
+        effects=f"{RESULTS}/{{dataset}}/scenarios/scenario_effects.csv",
+        summary=report(
+            f"{RESULTS}/{{dataset}}/scenarios/scenario_summary.csv",
+            caption="../report/scenario_table.rst",
+            category="Scenarios",
+            subcategory="{dataset}",
+        ),
+        attribution=f"{RESULTS}/{{dataset}}/scenarios/attribution.csv",
+        provenance=f"{RESULTS}/{{dataset}}/scenarios/provenance.json",
+    params:
+        spec=dataset_spec,
+        measures=config["measures"],
+        training_cfg=lambda wildcards: training_config(config, wildcards.dataset),
+        model=config["evaluation"]["reference"],
+        run_dirs=lambda wildcards: reference_run_dirs(wildcards.dataset),
+        scenarios=lambda wildcards: config["evaluation"]["scenarios"].get(wildcards.dataset, []),
+        code=code_fingerprint("evaluation", "training"),
+    log:
+        f"{RESULTS}/logs/scenarios/{{dataset}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/scenarios/{{dataset}}.tsv"
+    conda:
+        "../../envs/convergence.yaml"
+    script:
+        "../scripts/scenarios.py"

@@ -1,0 +1,27 @@
+"""Snakemake glue: backtest the forecasting baselines on one data set."""
+
+from typing import TYPE_CHECKING
+
+from convergence.evaluation.baselines import run_baselines
+from convergence.logging import configure_logging
+
+if TYPE_CHECKING:
+    from snakemake.script import snakemake
+
+configure_logging(snakemake.log[0])
+run_baselines(
+    dataset=snakemake.wildcards.dataset,
+    canonical_path=snakemake.input.canonical,
+    ingest_provenance_path=snakemake.input.provenance,
+    spec=snakemake.params.spec,
+    measures=snakemake.params.measures,
+    training_cfg=snakemake.params.training_cfg,
+    baselines=list(snakemake.params.baselines),
+    frequency=snakemake.params.frequency,
+    tracking_uri=snakemake.params.tracking_uri,
+    results_dir=snakemake.params.results_dir,
+    experiments_path=snakemake.input.experiments,
+    predictions_path=snakemake.output.predictions,
+    scales_path=snakemake.output.scales,
+    run_json_path=snakemake.output.run,
+)
