@@ -9,6 +9,7 @@ by one process (parallel jobs creating the same experiment in one SQLite file ra
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -41,8 +42,14 @@ def run_mlflow_init(
     """Create (or find) one MLflow experiment per data set; write their ids as JSON.
 
     The JSON holds ``{"tracking_uri": ..., "experiments": {dataset: experiment_id}}``.
+    The tracking URI is checked first (:func:`check_tracking_server`), so a dead or
+    misspelt server fails this first job within seconds, before any training, and
+    the JSON is not written.
     """
+    from convergence.tracking.preflight import check_tracking_server
+
     uri = resolve_tracking_uri(tracking_uri, results_dir)
+    check_tracking_server(uri)
     experiment_ids = init_experiments(uri, list(datasets), results_dir)
     write_json_atomic({"tracking_uri": uri, "experiments": experiment_ids}, experiments_path)
     return experiment_ids
@@ -98,6 +105,7 @@ def run_train(
     """
     import torch
 
+    log.info("SLURM_JOB_ID=%s", os.environ.get("SLURM_JOB_ID"))
     # One job = one process: honour the threads Snakemake gave it.
     torch.set_num_threads(int(training_cfg.get("threads", 1)))
     canonical = read_canonical(canonical_path)
