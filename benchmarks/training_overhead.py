@@ -27,13 +27,22 @@ from convergence.training.module import ConvergenceForecaster
 from convergence.training.windows import build_fold_windows
 
 MODEL = {
-    "architecture": "cnn_lstm", "conv_channels": [16], "kernel_size": 3, "pooling": "max",
-    "pool_size": 2, "lstm_hidden": 32, "lstm_layers": 1, "dense_hidden": 32, "norm": "batch",
+    "architecture": "cnn_lstm",
+    "conv_channels": [16],
+    "kernel_size": 3,
+    "pooling": "max",
+    "pool_size": 2,
+    "lstm_hidden": 32,
+    "lstm_layers": 1,
+    "dense_hidden": 32,
+    "norm": "batch",
     "dropout": 0.1,
 }
 SPEC = MeasurementSpec(
-    subsystems={"agriculture": {"x_output": "benefit", "x_share": "benefit"},
-                "ict": {"y_output": "benefit", "y_share": "benefit"}}
+    subsystems={
+        "agriculture": {"x_output": "benefit", "x_share": "benefit"},
+        "ict": {"y_output": "benefit", "y_share": "benefit"},
+    }
 )
 
 
@@ -51,14 +60,25 @@ def peak_rss_mb() -> float:
 
 def lightning_run(windows, epochs: int, batch_size: int) -> float:
     pl.seed_everything(0, workers=True)
-    network = {**MODEL, "n_features": windows.n_features, "window": windows.window,
-               "horizon": windows.horizon}
+    network = {
+        **MODEL,
+        "n_features": windows.n_features,
+        "window": windows.window,
+        "horizon": windows.horizon,
+    }
     module = ConvergenceForecaster(network=network, penalty="elastic_net", penalty_lambda=1e-4)
     data = WindowDataModule(windows, batch_size=batch_size, seed=0)
     trainer = pl.Trainer(
-        max_epochs=epochs, accelerator="auto", devices=1, deterministic=True, logger=False,
-        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-        num_sanity_val_steps=0, limit_val_batches=0,
+        max_epochs=epochs,
+        accelerator="auto",
+        devices=1,
+        deterministic=True,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        limit_val_batches=0,
     )
     start = time.perf_counter()
     trainer.fit(module, datamodule=data)
@@ -70,8 +90,11 @@ def plain_run(windows, epochs: int, batch_size: int) -> float:
 
     torch.manual_seed(0)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    network = build_network(NetworkConfig(**MODEL, n_features=windows.n_features,
-                                          window=windows.window, horizon=windows.horizon))
+    network = build_network(
+        NetworkConfig(
+            **MODEL, n_features=windows.n_features, window=windows.window, horizon=windows.horizon
+        )
+    )
     network.to(device).train()
     optimizer = torch.optim.Adam(network.parameters(), lr=1e-3)
     x = torch.as_tensor(windows.x_train, device=device)
@@ -107,17 +130,25 @@ def main() -> None:
         plain_run(windows, 1, args.batch_size)
         t_plain = plain_run(windows, args.epochs, args.batch_size)
         t_light = lightning_run(windows, args.epochs, args.batch_size)
-        rows.append({
-            "entities": n, "train_windows": len(windows.x_train),
-            "plain_samples_per_s": samples / t_plain, "lightning_samples_per_s": samples / t_light,
-            "plain_epoch_s": t_plain / args.epochs, "lightning_epoch_s": t_light / args.epochs,
-            "overhead_ratio": t_light / t_plain, "peak_rss_mb": peak_rss_mb(),
-        })
+        rows.append(
+            {
+                "entities": n,
+                "train_windows": len(windows.x_train),
+                "plain_samples_per_s": samples / t_plain,
+                "lightning_samples_per_s": samples / t_light,
+                "plain_epoch_s": t_plain / args.epochs,
+                "lightning_epoch_s": t_light / args.epochs,
+                "overhead_ratio": t_light / t_plain,
+                "peak_rss_mb": peak_rss_mb(),
+            }
+        )
         print(f"{n} entities done", flush=True)
     table = pd.DataFrame(rows)
     device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
-    print(f"\ndevice: {device}, threads: {args.threads}, epochs: {args.epochs}, "
-          f"batch size: {args.batch_size}")
+    print(
+        f"\ndevice: {device}, threads: {args.threads}, epochs: {args.epochs}, "
+        f"batch size: {args.batch_size}"
+    )
     with pd.option_context("display.float_format", "{:,.2f}".format, "display.width", 160):
         print(table.to_string(index=False))
     print(f"max overhead ratio: {np.max(table['overhead_ratio']):.2f} (target <= 1.2)")

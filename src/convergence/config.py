@@ -70,9 +70,7 @@ def validate_config(config: Mapping[str, Any], schema: Mapping[str, Any] | None 
     if errors:
         # Report every problem (a misspelt key shows up twice: as unknown and as missing).
         best = jsonschema.exceptions.best_match(errors)
-        others = [
-            f"{_key_path(e.absolute_path)}: {e.message}" for e in errors[:6] if e is not best
-        ]
+        others = [f"{_key_path(e.absolute_path)}: {e.message}" for e in errors[:6] if e is not best]
         detail = best.message + "".join(f"; also {o}" for o in others)
         raise ConfigError(_key_path(best.absolute_path), detail)
     _fill_defaults(instance, schema, schema)

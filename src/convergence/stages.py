@@ -198,7 +198,14 @@ def run_measure(
     else:
         pairs = pd.DataFrame(columns=["period", "entity_a", "entity_b", "cosine", "krugman"])
         structure = pd.DataFrame(
-            columns=["period", "n_pairs", "cosine_mean", "cosine_std", "krugman_mean", "krugman_std"]
+            columns=[
+                "period",
+                "n_pairs",
+                "cosine_mean",
+                "cosine_std",
+                "krugman_mean",
+                "krugman_std",
+            ]
         )
     write_csv_atomic(pairs, outputs["pairs"])
     write_csv_atomic(structure, outputs["structure"])

@@ -23,8 +23,19 @@ def run_snakemake(workdir: Path, configfile: Path, *extra: str) -> subprocess.Co
     """Run the project's Snakefile with ``workdir`` as working directory."""
     shutil.copy(configfile, workdir / "config.yaml")
     return subprocess.run(
-        [SNAKEMAKE, "-s", str(ROOT / "Snakefile"), "--directory", str(workdir),
-         "--configfile", str(workdir / "config.yaml"), "--cores", "2", "--quiet", *extra],
+        [
+            SNAKEMAKE,
+            "-s",
+            str(ROOT / "Snakefile"),
+            "--directory",
+            str(workdir),
+            "--configfile",
+            str(workdir / "config.yaml"),
+            "--cores",
+            "2",
+            "--quiet",
+            *extra,
+        ],
         capture_output=True,
         text=True,
         timeout=900,
@@ -64,7 +75,9 @@ def test_measure_tables_hold_valid_indices(tiny_run: Path) -> None:
     by_period = china.set_index("period")
     assert by_period.loc[str(raw["agriculture"].idxmin()), "U_agriculture"] == pytest.approx(0.0)
     assert by_period.loc[str(raw["agriculture"].idxmax()), "U_agriculture"] == pytest.approx(1.0)
-    expected = (raw["industry"] - raw["industry"].min()) / (raw["industry"].max() - raw["industry"].min())
+    expected = (raw["industry"] - raw["industry"].min()) / (
+        raw["industry"].max() - raw["industry"].min()
+    )
     np.testing.assert_allclose(by_period["U_industry"].to_numpy(), expected.to_numpy(), atol=1e-9)
 
 
@@ -75,8 +88,12 @@ def test_synthetic_coupling_shows_in_measures(tiny_run: Path) -> None:
     config = yaml.safe_load((ROOT / "tests/integration/config.yaml").read_text())
     options = config["datasets"]["synthetic"]["options"]
     _, truth = simulate_coupled_industries(
-        options["n_entities"], options["n_periods"], coupling_min=options["coupling_min"],
-        coupling_max=options["coupling_max"], noise=options["noise"], seed=options["seed"],
+        options["n_entities"],
+        options["n_periods"],
+        coupling_min=options["coupling_min"],
+        coupling_max=options["coupling_max"],
+        noise=options["noise"],
+        seed=options["seed"],
     )
     table = pd.read_csv(tiny_run / "synthetic" / "measure" / "coupling.csv", dtype={"period": str})
     last = table[table["period"] == table["period"].max()].set_index("entity")
@@ -89,7 +106,10 @@ def test_provenance_links_outputs_to_data(tiny_run: Path) -> None:
     import json
 
     ingest = json.loads((tiny_run / "china" / "ingest" / "provenance.json").read_text())
-    assert ingest["sha256"] == hashlib.sha256((ROOT / "data/raw/china_income.csv").read_bytes()).hexdigest()
+    assert (
+        ingest["sha256"]
+        == hashlib.sha256((ROOT / "data/raw/china_income.csv").read_bytes()).hexdigest()
+    )
     measure = json.loads((tiny_run / "china" / "measure" / "provenance.json").read_text())
     assert measure["data_sha256"] == ingest["sha256"]
     assert len(measure["config_sha256"]) == 64
@@ -129,7 +149,9 @@ def test_training_outputs_trace_to_mlflow(tiny_run: Path) -> None:
 
 def write_new_dataset(workdir: Path, values: list[tuple[str, int, str, str]]) -> Path:
     csv = workdir / "regions.csv"
-    csv.write_text("region,year,variable,value\n" + "".join(f"{r},{y},{v},{x}\n" for r, y, v, x in values))
+    csv.write_text(
+        "region,year,variable,value\n" + "".join(f"{r},{y},{v},{x}\n" for r, y, v, x in values)
+    )
     digest = hashlib.sha256(csv.read_bytes()).hexdigest()
     config = {
         "datasets": {
@@ -138,10 +160,18 @@ def write_new_dataset(workdir: Path, values: list[tuple[str, int, str, str]]) ->
                 "path": str(csv),
                 "sha256": digest,
                 "frequency": "annual",
-                "options": {"columns": {"entity": "region", "period": "year",
-                                        "indicator": "variable", "value": "value"}},
-                "subsystems": {"agriculture": {"farm_output": "benefit"},
-                               "ict": {"ict_output": "benefit"}},
+                "options": {
+                    "columns": {
+                        "entity": "region",
+                        "period": "year",
+                        "indicator": "variable",
+                        "value": "value",
+                    }
+                },
+                "subsystems": {
+                    "agriculture": {"farm_output": "benefit"},
+                    "ict": {"ict_output": "benefit"},
+                },
             }
         }
     }
@@ -196,9 +226,20 @@ def test_config_typo_fails_before_any_job(tmp_path: Path) -> None:
 
 def test_default_config_dry_run() -> None:
     result = subprocess.run(
-        [SNAKEMAKE, "-s", str(ROOT / "Snakefile"), "--directory", str(ROOT), "-n", "--cores", "1",
-         "--forceall"],
-        capture_output=True, text=True, timeout=300,
+        [
+            SNAKEMAKE,
+            "-s",
+            str(ROOT / "Snakefile"),
+            "--directory",
+            str(ROOT),
+            "-n",
+            "--cores",
+            "1",
+            "--forceall",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     for rule in ("ingest", "normalize", "measure", "figure_structure"):

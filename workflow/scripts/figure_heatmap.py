@@ -9,4 +9,9 @@ if TYPE_CHECKING:
     from snakemake.script import snakemake
 
 configure_logging(snakemake.log[0])
-plot_heatmap(**dict(snakemake.input.items()), png=snakemake.output.png, pdf=snakemake.output.pdf, title=snakemake.wildcards.dataset)
+plot_heatmap(
+    **dict(snakemake.input.items()),
+    png=snakemake.output.png,
+    pdf=snakemake.output.pdf,
+    title=snakemake.wildcards.dataset,
+)

@@ -47,8 +47,14 @@ def plot_heatmap(
     grid = table.pivot(index="entity", columns="period", values="D").sort_index(axis=1)
     height = max(2.5, 0.18 * len(grid) + 1.2)
     fig, ax = plt.subplots(figsize=(10, height))
-    image = ax.imshow(grid.to_numpy(dtype=float), aspect="auto", vmin=0, vmax=1, cmap="viridis",
-                      interpolation="nearest")
+    image = ax.imshow(
+        grid.to_numpy(dtype=float),
+        aspect="auto",
+        vmin=0,
+        vmax=1,
+        cmap="viridis",
+        interpolation="nearest",
+    )
     ax.set_yticks(range(len(grid)), grid.index, fontsize=6 if len(grid) > 20 else 8)
     step = max(1, grid.shape[1] // 12)
     ax.set_xticks(range(0, grid.shape[1], step), grid.columns[::step], rotation=45, ha="right")

@@ -22,6 +22,7 @@ from matplotlib.figure import Figure
 from mlflow.tracking import MlflowClient
 from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
 from pytorch_lightning.loggers import MLFlowLogger
+from pytorch_lightning.utilities import rank_zero_only
 
 from convergence.data.canonical import write_csv_atomic
 from convergence.errors import ConfigError, SeriesTooShortError
@@ -29,6 +30,12 @@ from convergence.evaluation.folds import Fold, rolling_origin_folds
 from convergence.measures.index import MeasurementSpec
 from convergence.tracking.mlflow_tracking import TrackingContext, create_child_run, log_artifacts
 from convergence.training.datamodule import WindowDataModule
+from convergence.training.devices import (
+    HistoryRelay,
+    best_score_from_checkpoint,
+    runs_fit_in_children,
+    trainer_device_kwargs,
+)
 from convergence.training.module import ConvergenceForecaster
 from convergence.training.windows import FoldWindows, build_fold_windows
 
@@ -238,8 +245,7 @@ def train_fold(
         dirpath=fold_dir, filename="best", monitor="val_loss", mode="min", save_top_k=1
     )
     trainer = pl.Trainer(
-        accelerator=settings["accelerator"],
-        devices=settings["devices"],
+        **trainer_device_kwargs(settings),
         deterministic=bool(settings["deterministic"]),
         max_epochs=int(settings["max_epochs"]),
         callbacks=[
@@ -253,8 +259,16 @@ def train_fold(
         log_every_n_steps=1,
         num_sanity_val_steps=0,
     )
+    # ddp_spawn/ddp_fork fit in child processes: rank 0 hands the history back in a file.
+    relay = HistoryRelay(fold_dir / "history.json") if runs_fit_in_children(trainer) else None
+    if relay is not None:
+        trainer.callbacks.append(relay)
     trainer.fit(module, datamodule=data)
     best_path = checkpoint.best_model_path
+    if relay is not None:
+        module.history = relay.read()
+        # Only the best path comes back from the workers, not the score.
+        checkpoint.best_model_score = best_score_from_checkpoint(best_path)
     best = ConvergenceForecaster.load_from_checkpoint(
         best_path, map_location=trainer.strategy.root_device
     )
@@ -335,7 +349,8 @@ def train_and_backtest(
         fold_dir = out_dir / f"fold{fold.index}"
         run_id = ""
         logger: MLFlowLogger | bool = False
-        if tracking is not None:
+        # Under strategy="ddp" every rank re-runs this loop; only rank 0 tracks and writes.
+        if tracking is not None and rank_zero_only.rank == 0:
             run_id = create_child_run(
                 tracking,
                 run_name=f"{model_name}-seed{seed}-fold{fold.index}",
@@ -355,7 +370,7 @@ def train_and_backtest(
                 seed=seed,
             )
         except BaseException:
-            if tracking is not None:
+            if tracking is not None and run_id:
                 MlflowClient(tracking.uri).set_terminated(run_id, "FAILED")
             raise
         best_val = float(trainer.checkpoint_callback.best_model_score)
@@ -369,13 +384,16 @@ def train_and_backtest(
             fold=fold.index,
             run_id=run_id,
         )
+        fold_frames.append(predictions)
+        if not trainer.is_global_zero:
+            continue
         predictions_path = fold_dir / "predictions.csv"
         write_csv_atomic(predictions, predictions_path)
         curve_path = out_dir / f"fold{fold.index}_training_curve.png"
         write_training_curve(
             best.history, f"{dataset} {model_name} seed {seed} fold {fold.index}", curve_path
         )
-        if tracking is not None:
+        if tracking is not None and run_id:
             client = MlflowClient(tracking.uri)
             client.set_tag(run_id, "device", str(trainer.strategy.root_device))
             metrics = {**_test_metrics(predictions), "best_val_loss": best_val}
@@ -386,5 +404,4 @@ def train_and_backtest(
             log_artifacts(client, run_id, [predictions_path, curve_path])
             log_artifacts(client, run_id, [best_path], artifact_path="checkpoint")
             client.set_terminated(run_id, "FINISHED")
-        fold_frames.append(predictions)
     return pd.concat(fold_frames, ignore_index=True)

@@ -1,0 +1,137 @@
+"""Data-parallel scaling: 1 vs 2 DDP processes on CPU (gloo) and, with CUDA, CPU vs GPU.
+
+Trains the CNN-LSTM on the synthetic generator (N entities x 60 periods, window 8,
+horizon 3; the windows of training_overhead.py) for a fixed number of epochs. Each rank
+trains on its own shard of the windows (``rank::world_size``) with ``batch_size /
+world_size`` windows per step, so the global batch and the samples per epoch are the same
+for every row. Prints samples/s and epoch time side by side in one table.
+
+    .venv/bin/python benchmarks/multi_process.py --entities 10000 --epochs 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytorch_lightning as pl
+import torch
+
+from convergence.data.synthetic import simulate_coupled_industries
+from convergence.evaluation.folds import rolling_origin_folds
+from convergence.measures.index import MeasurementSpec
+from convergence.training.datamodule import DeviceBatches, WindowDataModule
+from convergence.training.devices import trainer_device_kwargs
+from convergence.training.module import ConvergenceForecaster
+from convergence.training.windows import build_fold_windows
+
+MODEL = {
+    "architecture": "cnn_lstm", "conv_channels": [16], "kernel_size": 3, "pooling": "max",
+    "pool_size": 2, "lstm_hidden": 32, "lstm_layers": 1, "dense_hidden": 32, "norm": "batch",
+    "dropout": 0.1,
+}  # fmt: skip
+SPEC = MeasurementSpec(
+    subsystems={"agriculture": {"x_output": "benefit", "x_share": "benefit"},
+                "ict": {"y_output": "benefit", "y_share": "benefit"}}
+)  # fmt: skip
+
+
+def make_windows(n_entities: int, n_periods: int = 60, window: int = 8, horizon: int = 3):
+    panel, _ = simulate_coupled_industries(n_entities, n_periods, seed=1)
+    wide = panel.pivot_table(index=["entity", "period"], columns="indicator", values="value")
+    periods = sorted(wide.index.get_level_values("period").unique())
+    fold = rolling_origin_folds(periods, n_origins=1, horizon=horizon, val_size=3, min_train=20)[0]
+    return build_fold_windows(wide, SPEC, fold, window=window, horizon=horizon)
+
+
+class ShardedData(WindowDataModule):
+    """Training windows split by rank; per-rank batch = global batch / world size."""
+
+    def train_dataloader(self) -> DeviceBatches:
+        world, rank = self.trainer.world_size, self.trainer.global_rank
+        x, y = self._tensors["x_train"][rank::world], self._tensors["y_train"][rank::world]
+        return DeviceBatches(x, y, max(self.batch_size // world, 2), shuffle=True, seed=self.seed)
+
+
+class EpochTimer(pl.Callback):
+    """Rank 0 writes the wall time of every training epoch to a JSON file."""
+
+    def __init__(self, path: str) -> None:
+        self.path, self.start, self.times = path, 0.0, []
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        self.start = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        if trainer.strategy.root_device.type == "cuda":
+            torch.cuda.synchronize()
+        self.times.append(time.perf_counter() - self.start)
+        if trainer.is_global_zero:
+            Path(self.path).write_text(json.dumps(self.times))
+
+
+def run(windows, *, accelerator: str, devices: int, strategy: str, epochs: int, batch: int):
+    pl.seed_everything(0, workers=True, verbose=False)
+    network = {**MODEL, "n_features": windows.n_features, "window": windows.window,
+               "horizon": windows.horizon}  # fmt: skip
+    module = ConvergenceForecaster(network=network, penalty="elastic_net", penalty_lambda=1e-4)
+    with tempfile.TemporaryDirectory() as tmp:
+        timer = EpochTimer(os.path.join(tmp, "epochs.json"))
+        settings = {"accelerator": accelerator, "devices": devices, "strategy": strategy}
+        trainer = pl.Trainer(
+            **trainer_device_kwargs(settings), max_epochs=epochs, logger=False,
+            enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+            num_sanity_val_steps=0, limit_val_batches=0, callbacks=[timer], default_root_dir=tmp,
+        )  # fmt: skip
+        start = time.perf_counter()
+        trainer.fit(module, datamodule=ShardedData(windows, batch_size=batch, seed=0))
+        total = time.perf_counter() - start
+        epoch_times = json.loads(Path(timer.path).read_text())
+    # The first epoch carries process start-up and the gloo rendezvous; report the rest.
+    steady = epoch_times[1:] or epoch_times
+    return total, sum(steady) / len(steady)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--entities", type=int, default=10000)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--batch-size", type=int, default=256, help="global batch size")
+    parser.add_argument("--strategy", default="ddp_fork", help="ddp_fork, ddp_spawn or ddp")
+    args = parser.parse_args()
+    windows = make_windows(args.entities)
+    n_train = len(windows.x_train)
+    cases = [("cpu x1", "cpu", 1, "auto")]
+    # Split the CPUs between the ranks so 2 processes do not oversubscribe the cores.
+    cases.append(("cpu x2 ddp/gloo", "cpu", 2, args.strategy))
+    if torch.cuda.is_available():
+        cases.append(("gpu x1", "gpu", 1, "auto"))
+    threads = torch.get_num_threads()
+    rows = []
+    for name, accelerator, devices, strategy in cases:
+        torch.set_num_threads(max(1, threads // devices) if accelerator == "cpu" else threads)
+        total, epoch_s = run(windows, accelerator=accelerator, devices=devices,
+                             strategy=strategy, epochs=args.epochs, batch=args.batch_size)  # fmt: skip
+        rows.append({
+            "setup": name, "processes": devices, "threads_per_process": torch.get_num_threads(),
+            "samples_per_s": n_train / epoch_s, "epoch_s": epoch_s, "fit_s_total": total,
+        })  # fmt: skip
+        print(f"{name} done", flush=True)
+    torch.set_num_threads(threads)
+    table = pd.DataFrame(rows)
+    table["speedup"] = table["samples_per_s"] / table["samples_per_s"].iloc[0]
+    device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no CUDA device"
+    print(f"\n{args.entities} entities, {n_train} train windows, epochs: {args.epochs} "
+          f"(epoch time = mean of epochs 2..), global batch: {args.batch_size}, "
+          f"strategy: {args.strategy}, {os.cpu_count()} CPUs, {device}")  # fmt: skip
+    with pd.option_context("display.float_format", "{:,.2f}".format, "display.width", 160):
+        print(table.to_string(index=False))
+
+
+if __name__ == "__main__":
+    main()
