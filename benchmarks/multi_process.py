@@ -1,10 +1,9 @@
 """Data-parallel scaling: 1 vs 2 DDP processes on CPU (gloo) and, with CUDA, CPU vs GPU.
 
 Trains the CNN-LSTM on the synthetic generator (N entities x 60 periods, window 8,
-horizon 3; the windows of training_overhead.py) for a fixed number of epochs. Each rank
-trains on its own shard of the windows (``rank::world_size``) with ``batch_size /
-world_size`` windows per step, so the global batch and the samples per epoch are the same
-for every row. Prints samples/s and epoch time side by side in one table.
+horizon 3; the windows of training_overhead.py) for a fixed number of epochs through the
+project's WindowDataModule: each rank trains on its share of every global batch, so the
+global batch and the samples per epoch are the same for every row. Prints samples/s and epoch time side by side in one table.
 
     .venv/bin/python benchmarks/multi_process.py --entities 10000 --epochs 2
 """
@@ -25,7 +24,7 @@ import torch
 from convergence.data.synthetic import simulate_coupled_industries
 from convergence.evaluation.folds import rolling_origin_folds
 from convergence.measures.index import MeasurementSpec
-from convergence.training.datamodule import DeviceBatches, WindowDataModule
+from convergence.training.datamodule import WindowDataModule
 from convergence.training.devices import trainer_device_kwargs
 from convergence.training.module import ConvergenceForecaster
 from convergence.training.windows import build_fold_windows
@@ -47,15 +46,6 @@ def make_windows(n_entities: int, n_periods: int = 60, window: int = 8, horizon:
     periods = sorted(wide.index.get_level_values("period").unique())
     fold = rolling_origin_folds(periods, n_origins=1, horizon=horizon, val_size=3, min_train=20)[0]
     return build_fold_windows(wide, SPEC, fold, window=window, horizon=horizon)
-
-
-class ShardedData(WindowDataModule):
-    """Training windows split by rank; per-rank batch = global batch / world size."""
-
-    def train_dataloader(self) -> DeviceBatches:
-        world, rank = self.trainer.world_size, self.trainer.global_rank
-        x, y = self._tensors["x_train"][rank::world], self._tensors["y_train"][rank::world]
-        return DeviceBatches(x, y, max(self.batch_size // world, 2), shuffle=True, seed=self.seed)
 
 
 class EpochTimer(pl.Callback):
@@ -89,7 +79,7 @@ def run(windows, *, accelerator: str, devices: int, strategy: str, epochs: int, 
             num_sanity_val_steps=0, limit_val_batches=0, callbacks=[timer], default_root_dir=tmp,
         )  # fmt: skip
         start = time.perf_counter()
-        trainer.fit(module, datamodule=ShardedData(windows, batch_size=batch, seed=0))
+        trainer.fit(module, datamodule=WindowDataModule(windows, batch_size=batch, seed=0))
         total = time.perf_counter() - start
         epoch_times = json.loads(Path(timer.path).read_text())
     # The first epoch carries process start-up and the gloo rendezvous; report the rest.
@@ -106,15 +96,18 @@ def main() -> None:
     args = parser.parse_args()
     windows = make_windows(args.entities)
     n_train = len(windows.x_train)
-    cases = [("cpu x1", "cpu", 1, "auto")]
-    # Split the CPUs between the ranks so 2 processes do not oversubscribe the cores.
-    cases.append(("cpu x2 ddp/gloo", "cpu", 2, args.strategy))
-    if torch.cuda.is_available():
-        cases.append(("gpu x1", "gpu", 1, "auto"))
     threads = torch.get_num_threads()
+    # (name, accelerator, processes, strategy, threads per process)
+    cases = [("cpu x1", "cpu", 1, "auto", threads)]
+    if threads > 1:  # the per-process baseline for the 2-process row
+        half = threads // 2
+        cases.append((f"cpu x1, {half} thread{'s' * (half > 1)}", "cpu", 1, "auto", half))
+    cases.append(("cpu x2 ddp/gloo", "cpu", 2, args.strategy, max(1, threads // 2)))
+    if torch.cuda.is_available():
+        cases.append(("gpu x1", "gpu", 1, "auto", threads))
     rows = []
-    for name, accelerator, devices, strategy in cases:
-        torch.set_num_threads(max(1, threads // devices) if accelerator == "cpu" else threads)
+    for name, accelerator, devices, strategy, case_threads in cases:
+        torch.set_num_threads(case_threads)
         total, epoch_s = run(windows, accelerator=accelerator, devices=devices,
                              strategy=strategy, epochs=args.epochs, batch=args.batch_size)  # fmt: skip
         rows.append({

@@ -3,11 +3,12 @@
 ``ddp_fork`` (the CPU choice inside a Snakemake job, whose script has no ``__main__``
 guard) and ``ddp_spawn`` run in-process; ``strategy="ddp"`` would re-run pytest in rank 1.
 
-The window batches (:class:`~convergence.training.datamodule.DeviceBatches`) are not a
-``DataLoader``, so Lightning injects no ``DistributedSampler``: every rank trains on all
-windows in the same order and DDP averages identical gradients. The result therefore
-equals a one-device run with the same batch size (up to all-reduce rounding); the second
-rank adds no throughput until the batches are sharded by rank.
+Each rank trains on its share of every global batch
+(:class:`~convergence.training.datamodule.DeviceBatches` with ``rank``/``world_size``) with
+its loss scaled by its share, so the averaged gradient is the global batch's gradient: for
+a network without batch normalization or dropout the result equals a one-device run with
+the same (global) batch size, up to all-reduce rounding. The logged losses are sums
+reduced over both ranks.
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ SPEC = MeasurementSpec(
         "ict": {"ict_output": "benefit", "ict_share": "benefit"},
     }
 )
-MODEL = {"architecture": "mlp", "dense_hidden": 8, "dropout": 0.0}
+# Layer norm, not batch norm: per-rank batch statistics would differ from the global ones.
+MODEL = {"architecture": "mlp", "dense_hidden": 8, "dropout": 0.0, "norm": "layer"}
 TRAINING = {
     "window": 4,
     "horizon": 2,
@@ -144,7 +146,7 @@ def test_two_cpu_ranks_match_one_device(
     assert len(client.get_metric_history(child.info.run_id, "val_loss")) == TRAINING["max_epochs"]
     assert set(predictions["run_id"]) == {child.info.run_id}
 
-    # Same batches on every rank: the averaged gradient is the one-device gradient.
+    # Shards of the same global batches: the averaged gradient is the one-device gradient.
     np.testing.assert_allclose(
         predictions["predicted"].to_numpy(), single["predicted"].to_numpy(), rtol=0, atol=1e-5
     )

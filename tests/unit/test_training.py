@@ -132,6 +132,52 @@ def test_device_batches_cover_all_rows_once_and_merge_singleton() -> None:
     assert not torch.equal(first, torch.cat([bx for bx, _ in batches]))
 
 
+@pytest.mark.parametrize("n_rows, batch_size", [(23, 8), (20, 5), (9, 4)])
+def test_rank_shards_partition_each_global_batch(n_rows: int, batch_size: int) -> None:
+    x = torch.arange(n_rows, dtype=torch.float32).reshape(n_rows, 1)
+    single = list(DeviceBatches(x, x, batch_size, shuffle=True, seed=5))
+    ranks = [
+        list(DeviceBatches(x, x, batch_size, shuffle=True, seed=5, rank=r, world_size=2))
+        for r in range(2)
+    ]
+    assert len(ranks[0]) == len(ranks[1])  # DDP needs the same number of steps per rank
+    for step, (global_x, _) in enumerate(single):
+        shards = [ranks[r][step] for r in range(2)]
+        together = torch.cat([shard[0] for shard in shards]).flatten().sort().values
+        assert torch.equal(together, global_x.flatten().sort().values)
+        assert all(shard[0].shape[0] >= 1 for shard in shards)
+        # The scales average to one, weighting each rank by its share of the batch.
+        scales = torch.stack([shard[2] for shard in shards])
+        assert torch.isclose(scales.mean(), torch.tensor(1.0))
+
+
+def test_scaled_rank_gradients_average_to_the_global_gradient() -> None:
+    torch.manual_seed(0)
+    layer = torch.nn.Linear(3, 1)
+    x, y = torch.randn(7, 3), torch.randn(7, 1)
+
+    def gradient(loss: torch.Tensor) -> torch.Tensor:
+        layer.zero_grad()
+        loss.backward()
+        return layer.weight.grad.clone()
+
+    full = gradient(torch.nn.functional.mse_loss(layer(x), y))
+    shards = [
+        next(iter(DeviceBatches(x, y, 7, shuffle=False, seed=0, rank=r, world_size=2)))
+        for r in range(2)
+    ]
+    per_rank = [
+        gradient(torch.nn.functional.mse_loss(layer(bx), by) * scale) for bx, by, scale in shards
+    ]
+    torch.testing.assert_close((per_rank[0] + per_rank[1]) / 2, full)
+
+
+def test_device_batches_reject_bad_rank() -> None:
+    x = torch.zeros(4, 1)
+    with pytest.raises(ValueError, match="rank 2 of 2"):
+        DeviceBatches(x, x, 2, shuffle=False, seed=0, rank=2, world_size=2)
+
+
 def test_loss_falls_and_checkpoint_round_trip(tmp_path: Path) -> None:
     module, trainer = fit_toy(tmp_path, max_epochs=25)
     history = module.history

@@ -39,28 +39,48 @@ class EpochShuffle:
 
 
 class DeviceBatches:
-    """Iterable of ``(x, y)`` batches sliced from tensors already on their device.
+    """Iterable of batches sliced from tensors already on their device.
 
     With ``shuffle`` the order is an :class:`EpochShuffle` permutation. A trailing batch
-    of a single window is merged into the previous one, because batch normalization
-    cannot normalize a batch of one in training mode.
+    too small to give every rank two windows is merged into the previous one, because
+    batch normalization cannot normalize a batch of one in training mode.
+
+    Under data parallelism (``world_size > 1``) every rank draws the same global batches
+    and keeps its share ``batch[rank::world_size]``, so the global batch is ``batch_size``
+    whatever the number of ranks. Each item is then ``(x, y, loss_scale)`` with
+    ``loss_scale = world_size * n_rank / n_global``: a rank's mean loss times this scale,
+    averaged over ranks as DDP averages gradients, is exactly the mean loss of the global
+    batch, even when the batch does not split evenly. With one rank items are ``(x, y)``.
     """
 
     def __init__(
-        self, x: torch.Tensor, y: torch.Tensor, batch_size: int, *, shuffle: bool, seed: int
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        batch_size: int,
+        *,
+        shuffle: bool,
+        seed: int,
+        rank: int = 0,
+        world_size: int = 1,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if world_size < 1 or not 0 <= rank < world_size:
+            raise ValueError(f"need 0 <= rank < world_size, got rank {rank} of {world_size}")
         self.x = x
         self.y = y
         self.batch_size = batch_size
         self.shuffle = shuffle
+        self.rank = rank
+        self.world_size = world_size
         self.sampler = EpochShuffle(seed)
         # Lightning inspects ``sampler``/``batch_sampler`` like a DataLoader's.
         self.batch_sampler = None
         n = x.shape[0]
+        smallest = 2 * world_size if world_size > 1 else 2
         starts = list(range(0, n, batch_size))
-        if len(starts) > 1 and n - starts[-1] == 1:
+        if len(starts) > 1 and n - starts[-1] < smallest:
             starts.pop()
         self._bounds = [
             (s, starts[i + 1] if i + 1 < len(starts) else n) for i, s in enumerate(starts)
@@ -69,15 +89,22 @@ class DeviceBatches:
     def __len__(self) -> int:
         return len(self._bounds)
 
-    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        if self.shuffle:
-            order = self.sampler.permutation(self.x.shape[0], self.x.device)
-            for start, stop in self._bounds:
-                index = order[start:stop]
-                yield self.x[index], self.y[index]
-        else:
-            for start, stop in self._bounds:
-                yield self.x[start:stop], self.y[start:stop]
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, ...]]:
+        order = self.sampler.permutation(self.x.shape[0], self.x.device) if self.shuffle else None
+        for start, stop in self._bounds:
+            if self.world_size == 1:
+                if order is None:
+                    yield self.x[start:stop], self.y[start:stop]
+                else:
+                    index = order[start:stop]
+                    yield self.x[index], self.y[index]
+                continue
+            index = torch.arange(start, stop, device=self.x.device)
+            if order is not None:
+                index = order[index]
+            mine = index[self.rank :: self.world_size]
+            scale = self.world_size * mine.shape[0] / (stop - start)
+            yield self.x[mine], self.y[mine], torch.tensor(scale, device=self.x.device)
 
 
 class WindowDataModule(pl.LightningDataModule):
@@ -122,6 +149,12 @@ class WindowDataModule(pl.LightningDataModule):
             for name, array in arrays.items()
         }
 
+    def _ranks(self) -> dict[str, int]:
+        trainer = self.trainer
+        if trainer is None:
+            return {"rank": 0, "world_size": 1}
+        return {"rank": int(trainer.global_rank), "world_size": int(trainer.world_size)}
+
     def train_dataloader(self) -> DeviceBatches:
         return DeviceBatches(
             self._tensors["x_train"],
@@ -129,15 +162,18 @@ class WindowDataModule(pl.LightningDataModule):
             self.batch_size,
             shuffle=True,
             seed=self.seed,
+            **self._ranks(),
         )
 
     def val_dataloader(self) -> DeviceBatches:
+        # Sharded too; the module sums squared errors over ranks, so val_loss is global.
         return DeviceBatches(
             self._tensors["x_val"],
             self._tensors["y_val"],
             max(self.batch_size * 4, 1),
             shuffle=False,
             seed=self.seed,
+            **self._ranks(),
         )
 
     def test_dataloader(self) -> DeviceBatches:

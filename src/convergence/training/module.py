@@ -60,41 +60,53 @@ class ConvergenceForecaster(pl.LightningModule):
     def on_train_epoch_start(self) -> None:
         self._train_sums = torch.zeros(3, device=self.device)
 
-    def training_step(
-        self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int
-    ) -> torch.Tensor:
-        x, y = batch
+    def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
+        x, y = batch[0], batch[1]
         mse = nn.functional.mse_loss(self(x), y)
-        loss = mse + self._penalty()
+        # Under DDP the batch is this rank's share of the global batch (see DeviceBatches):
+        # scaling makes the rank-averaged gradient that of the global batch's mean loss.
+        scaled = mse * batch[2] if len(batch) == 3 else mse
+        penalty = self._penalty()
         n = x.shape[0]
-        self.log("train_loss", loss, on_step=False, on_epoch=True, batch_size=n)
-        self.log("train_mse", mse, on_step=False, on_epoch=True, batch_size=n)
-        # Accumulate on the device; one host sync per epoch instead of per step.
-        self._train_sums += torch.stack([mse.detach() * n, loss.detach() * n, mse.new_tensor(n)])
-        return loss
+        # Accumulated on the device and logged once per epoch: a ``self.log`` per step costs
+        # more than the forward pass of these small networks.
+        unscaled = (mse + penalty).detach()
+        self._train_sums.add_(torch.stack([mse.detach() * n, unscaled * n, mse.new_tensor(n)]))
+        return scaled + penalty
 
     def on_validation_epoch_start(self) -> None:
         self._val_sums = torch.zeros(2, device=self.device)
 
-    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
-        x, y = batch
-        mse = nn.functional.mse_loss(self(x), y)
-        n = x.shape[0]
-        self.log("val_loss", mse, on_step=False, on_epoch=True, batch_size=n, prog_bar=True)
-        self._val_sums += torch.stack([mse.detach() * n, mse.new_tensor(n)])
+    def validation_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> None:
+        x, y = batch[0], batch[1]
+        squared_error = (self(x) - y).pow(2).mean(dim=1).sum()  # per-window MSE, summed
+        self._val_sums.add_(torch.stack([squared_error, squared_error.new_tensor(x.shape[0])]))
+
+    def _global_sums(self, sums: torch.Tensor) -> list[float]:
+        """Sum ``sums`` over data-parallel ranks (identity on one device)."""
+        if self.trainer.world_size > 1:
+            sums = self.trainer.strategy.reduce(sums.clone(), reduce_op="sum")
+        return sums.tolist()
+
+    def on_validation_epoch_end(self) -> None:
+        val_se, n_val = self._global_sums(self._val_sums)
+        # Already reduced: sync_dist averages equal values (and silences the DDP warning).
+        self.log(
+            "val_loss", val_se / n_val if n_val else float("nan"), prog_bar=True, sync_dist=True
+        )
 
     def on_train_epoch_end(self) -> None:
         # Validation of this epoch has already run (it runs inside the training epoch).
-        train_mse, train_loss, n_train = self._train_sums.tolist()
-        val_mse, n_val = self._val_sums.tolist()
-        self.history.append(
-            {
-                "epoch": float(self.current_epoch),
-                "train_loss": train_loss / n_train if n_train else float("nan"),
-                "train_mse": train_mse / n_train if n_train else float("nan"),
-                "val_loss": val_mse / n_val if n_val else float("nan"),
-            }
-        )
+        train_mse, train_loss, n_train = self._global_sums(self._train_sums)
+        val_se, n_val = self._global_sums(self._val_sums)
+        row = {
+            "train_loss": train_loss / n_train if n_train else float("nan"),
+            "train_mse": train_mse / n_train if n_train else float("nan"),
+            "val_loss": val_se / n_val if n_val else float("nan"),
+        }
+        self.log("train_loss", row["train_loss"], sync_dist=True)
+        self.log("train_mse", row["train_mse"], sync_dist=True)
+        self.history.append({"epoch": float(self.current_epoch), **row})
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return torch.optim.Adam(self.parameters(), lr=self.hparams.learning_rate)
