@@ -20,32 +20,11 @@ from pathlib import Path
 import pandas as pd
 import pytorch_lightning as pl
 import torch
+from training_overhead import MODEL, make_windows  # same model and windows
 
-from convergence.data.synthetic import simulate_coupled_industries
-from convergence.evaluation.folds import rolling_origin_folds
-from convergence.measures.index import MeasurementSpec
 from convergence.training.datamodule import WindowDataModule
 from convergence.training.devices import trainer_device_kwargs
 from convergence.training.module import ConvergenceForecaster
-from convergence.training.windows import build_fold_windows
-
-MODEL = {
-    "architecture": "cnn_lstm", "conv_channels": [16], "kernel_size": 3, "pooling": "max",
-    "pool_size": 2, "lstm_hidden": 32, "lstm_layers": 1, "dense_hidden": 32, "norm": "batch",
-    "dropout": 0.1,
-}  # fmt: skip
-SPEC = MeasurementSpec(
-    subsystems={"agriculture": {"x_output": "benefit", "x_share": "benefit"},
-                "ict": {"y_output": "benefit", "y_share": "benefit"}}
-)  # fmt: skip
-
-
-def make_windows(n_entities: int, n_periods: int = 60, window: int = 8, horizon: int = 3):
-    panel, _ = simulate_coupled_industries(n_entities, n_periods, seed=1)
-    wide = panel.pivot_table(index=["entity", "period"], columns="indicator", values="value")
-    periods = sorted(wide.index.get_level_values("period").unique())
-    fold = rolling_origin_folds(periods, n_origins=1, horizon=horizon, val_size=3, min_train=20)[0]
-    return build_fold_windows(wide, SPEC, fold, window=window, horizon=horizon)
 
 
 class EpochTimer(pl.Callback):

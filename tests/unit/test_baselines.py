@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from panels import trending_panel_by_row
 
 from convergence.evaluation.baselines import (
     BASELINE_COLUMNS,
     BASELINES,
-    backtest_folds,
     baseline_backtest,
     drift_forecast,
     naive_scale,
@@ -19,7 +19,7 @@ from convergence.evaluation.baselines import (
     trailing_history,
 )
 from convergence.measures.index import MeasurementSpec
-from convergence.training.backtest import PREDICTION_COLUMNS, training_settings
+from convergence.training.backtest import PREDICTION_COLUMNS, backtest_folds, training_settings
 from convergence.training.windows import FoldWindows, build_fold_windows, fold_feature_frame
 
 SPEC = MeasurementSpec(
@@ -44,23 +44,7 @@ KEYS = ["fold", "entity", "origin", "horizon", "period"]
 
 def make_panel(n_entities: int = 5, n_periods: int = 24, seed: int = 0) -> pd.DataFrame:
     """Wide panel of trending, noisy indicators with annual periods from 1990."""
-    rng = np.random.default_rng(seed)
-    rows = []
-    for e in range(n_entities):
-        trend = rng.uniform(0.5, 2.0, size=4)
-        for t in range(n_periods):
-            noise = rng.normal(0.0, 0.1, size=4)
-            rows.append(
-                {
-                    "entity": f"e{e}",
-                    "period": str(1990 + t),
-                    "farm_output": 1.0 + trend[0] * t / n_periods + noise[0],
-                    "farm_labour": 5.0 - trend[1] * t / n_periods + noise[1],
-                    "ict_output": 0.2 + trend[2] * (t / n_periods) ** 2 + noise[2],
-                    "ict_share": 0.1 + trend[3] * t / n_periods / 4 + noise[3] / 10,
-                }
-            )
-    return pd.DataFrame(rows).set_index(["entity", "period"]).sort_index()
+    return trending_panel_by_row(n_entities, n_periods, seed)
 
 
 @pytest.fixture(scope="module")

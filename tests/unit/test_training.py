@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 import pytorch_lightning as pl
 import torch
+from panels import trending_panel
 
 from convergence.measures.index import MeasurementSpec
 from convergence.training.backtest import PREDICTION_COLUMNS, train_and_backtest
@@ -38,25 +39,7 @@ SPEC = MeasurementSpec(
 
 def make_panel(n_entities: int = 6, n_periods: int = 30, seed: int = 0) -> pd.DataFrame:
     """Wide panel of noisy trending indicators, annual periods from 1990."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(n_periods) / n_periods
-    frames = []
-    for e in range(n_entities):
-        slope = rng.uniform(0.5, 2.0, size=4)
-        noise = rng.normal(0.0, 0.1, size=(n_periods, 4))
-        frames.append(
-            pd.DataFrame(
-                {
-                    "entity": f"e{e}",
-                    "period": [str(1990 + k) for k in range(n_periods)],
-                    "farm_output": 1.0 + slope[0] * t + noise[:, 0],
-                    "farm_labour": 5.0 - slope[1] * t + noise[:, 1],
-                    "ict_output": 0.2 + slope[2] * t**2 + noise[:, 2],
-                    "ict_share": 0.1 + slope[3] * t / 4 + noise[:, 3] / 10,
-                }
-            )
-        )
-    return pd.concat(frames).set_index(["entity", "period"]).sort_index()
+    return trending_panel(n_entities, n_periods, seed)
 
 
 WINDOW, HORIZON, N_FEATURES = 4, 2, 3

@@ -45,25 +45,21 @@ import pandas as pd
 from mlflow.tracking import MlflowClient
 from sklearn.linear_model import Ridge
 
-from convergence.config import config_hash
-from convergence.data.canonical import read_canonical, sha256_file, to_wide, write_csv_atomic
+from convergence.data.canonical import write_csv_atomic
 from convergence.errors import ConfigError
-from convergence.evaluation.folds import Fold, rolling_origin_folds
 from convergence.measures.index import MeasurementSpec
-from convergence.provenance import base_record, read_json, write_json_atomic
-from convergence.stages import forecast_measurement_spec, subsystem_indicators
+from convergence.provenance import base_record, write_json_atomic
 from convergence.tracking.mlflow_tracking import (
     log_artifacts,
     parent_run,
-    resolve_tracking_uri,
 )
 from convergence.training.backtest import (
     PREDICTION_COLUMNS,
-    covered_periods,
+    backtest_folds,
     forecast_frame,
     training_settings,
 )
-from convergence.training.stage import _data_sha256, _experiment_id
+from convergence.training.stage import load_forecast_inputs
 from convergence.training.windows import (
     TARGET_COLUMN,
     FoldWindows,
@@ -283,18 +279,6 @@ def ridge_forecast(windows: FoldWindows) -> tuple[np.ndarray, float]:
 # ---------------------------------------------------------------------------- backtest
 
 
-def backtest_folds(wide: pd.DataFrame, settings: Mapping[str, Any]) -> list[Fold]:
-    """The neural backtest's folds (same covered periods and fold settings)."""
-    return rolling_origin_folds(
-        covered_periods(wide),
-        n_origins=int(settings["n_origins"]),
-        horizon=int(settings["horizon"]),
-        step=int(settings["step"]),
-        val_size=int(settings["val_size"]),
-        min_train=int(settings["min_train"]),
-    )
-
-
 def _fold_frame(
     windows: FoldWindows,
     predicted: np.ndarray,
@@ -451,32 +435,26 @@ def run_baselines(
     """
     names = _check_baselines(baselines)
     season_length = season_length_for(frequency)
-    canonical = read_canonical(canonical_path)
-    wide = to_wide(canonical, indicators=subsystem_indicators(spec))
-    mspec = forecast_measurement_spec(spec, measures, training_cfg)
-    ingest_provenance = read_json(ingest_provenance_path)
-    data_sha256 = _data_sha256(canonical_path, ingest_provenance)
-    canonical_sha256 = sha256_file(canonical_path)
-    config_sha256 = config_hash(
-        {
+    inputs = load_forecast_inputs(
+        dataset=dataset,
+        canonical_path=canonical_path,
+        ingest_provenance_path=ingest_provenance_path,
+        spec=spec,
+        measures=measures,
+        training_cfg=training_cfg,
+        hashed_config={
             "spec": dict(spec),
             "measures": dict(measures),
             "training_cfg": dict(training_cfg),
             "baselines": list(names),
             "frequency": str(frequency),
-        }
+        },
+        tracking_uri=tracking_uri,
+        results_dir=results_dir,
+        experiments_path=experiments_path,
     )
-    uri = resolve_tracking_uri(tracking_uri, results_dir)
-    experiment_id = _experiment_id(dataset, uri, results_dir, experiments_path)
-    record = base_record()
-    tags = {
-        "dataset": dataset,
-        "model": "baselines",
-        "git_commit": str(record["git_commit"]),
-        "git_dirty": str(record["git_dirty"]),
-        "config_sha256": config_sha256,
-        "data_sha256": data_sha256,
-    }
+    uri, experiment_id = inputs.uri, inputs.experiment_id
+    tags = inputs.tags(dataset, "baselines")
     params = {
         "dataset": dataset,
         "baselines": ",".join(names),
@@ -489,8 +467,8 @@ def run_baselines(
     with parent_run(uri, experiment_id, "baselines", params, tags) as run_id:
         predictions, scales = baseline_backtest(
             dataset=dataset,
-            wide=wide,
-            mspec=mspec,
+            wide=inputs.wide,
+            mspec=inputs.mspec,
             training_cfg=training_cfg,
             baselines=names,
             season_length=season_length,
@@ -517,9 +495,9 @@ def run_baselines(
             run_id=run_id,
             experiment_id=experiment_id,
             tracking_uri=uri,
-            data_sha256=data_sha256,
-            canonical_sha256=canonical_sha256,
-            config_sha256=config_sha256,
+            data_sha256=inputs.data_sha256,
+            canonical_sha256=inputs.canonical_sha256,
+            config_sha256=inputs.config_sha256,
             n_predictions=len(predictions),
             fallback_rows=fallbacks,
             folds=sorted(int(k) for k in predictions["fold"].unique()),

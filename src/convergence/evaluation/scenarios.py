@@ -38,12 +38,12 @@ import pandas as pd
 from convergence.config import config_hash
 from convergence.data.canonical import read_canonical, sha256_file, to_wide, write_csv_atomic
 from convergence.errors import ConfigError, DataFileError, InputError
-from convergence.evaluation.folds import Fold, rolling_origin_folds
+from convergence.evaluation.folds import Fold
 from convergence.measures.index import MeasurementModel, MeasurementSpec, apply_measurement
 from convergence.measures.normalize import apply_minmax
 from convergence.provenance import base_record, write_json_atomic
 from convergence.stages import forecast_measurement_spec, subsystem_indicators
-from convergence.training.backtest import covered_periods, training_settings
+from convergence.training.backtest import backtest_folds, training_settings
 from convergence.training.module import ConvergenceForecaster
 from convergence.training.windows import TARGET_COLUMN, FoldWindows, build_fold_windows
 
@@ -392,16 +392,7 @@ def resolve_scenarios(
 
 def last_fold(wide: pd.DataFrame, training_cfg: Mapping[str, Any]) -> Fold:
     """The backtest's last fold, built exactly as :func:`train_and_backtest` builds folds."""
-    settings = training_settings(training_cfg)
-    folds = rolling_origin_folds(
-        covered_periods(wide),
-        n_origins=int(settings["n_origins"]),
-        horizon=int(settings["horizon"]),
-        step=int(settings["step"]),
-        val_size=int(settings["val_size"]),
-        min_train=int(settings["min_train"]),
-    )
-    return folds[-1]
+    return backtest_folds(wide, training_settings(training_cfg))[-1]
 
 
 def run_scenarios(

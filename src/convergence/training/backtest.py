@@ -277,6 +277,23 @@ def train_fold(
     return best, best_path, trainer
 
 
+def backtest_folds(wide: pd.DataFrame, settings: Mapping[str, Any]) -> list[Fold]:
+    """Rolling-origin folds over the periods every entity covers.
+
+    The one place folds are built: the neural backtest, the baselines and the scenario
+    analysis all call it, so they forecast the same origins and targets.
+    ``settings`` are :func:`training_settings`.
+    """
+    return rolling_origin_folds(
+        covered_periods(wide),
+        n_origins=int(settings["n_origins"]),
+        horizon=int(settings["horizon"]),
+        step=int(settings["step"]),
+        val_size=int(settings["val_size"]),
+        min_train=int(settings["min_train"]),
+    )
+
+
 def train_and_backtest(
     *,
     dataset: str,
@@ -300,15 +317,7 @@ def train_and_backtest(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     window, horizon = int(settings["window"]), int(settings["horizon"])
-    periods = covered_periods(wide)
-    folds = rolling_origin_folds(
-        periods,
-        n_origins=int(settings["n_origins"]),
-        horizon=horizon,
-        step=int(settings["step"]),
-        val_size=int(settings["val_size"]),
-        min_train=int(settings["min_train"]),
-    )
+    folds = backtest_folds(wide, settings)
     fold_frames: list[pd.DataFrame] = []
     for fold in folds:
         log.info(

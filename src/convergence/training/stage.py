@@ -11,13 +11,16 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 from mlflow.tracking import MlflowClient
 
 from convergence.config import config_hash
 from convergence.data.canonical import read_canonical, sha256_file, to_wide, write_csv_atomic
+from convergence.measures.index import MeasurementSpec
 from convergence.provenance import base_record, read_json, write_json_atomic
 from convergence.stages import forecast_measurement_spec, subsystem_indicators
 from convergence.tracking.mlflow_tracking import (
@@ -55,7 +58,7 @@ def run_mlflow_init(
     return experiment_ids
 
 
-def _experiment_id(
+def experiment_id_for(
     dataset: str, uri: str, results_dir: str | Path, experiments_path: str | Path
 ) -> str:
     """The data set's experiment id from the init JSON, or get-or-create it on a new URI."""
@@ -77,6 +80,74 @@ def _data_sha256(canonical_path: str | Path, ingest_provenance: Mapping[str, Any
     """sha256 of the source file (from ingest provenance), else of the canonical table."""
     source = ingest_provenance.get("sha256")
     return str(source) if source else sha256_file(canonical_path)
+
+
+@dataclass(frozen=True)
+class ForecastInputs:
+    """What a tracked forecasting job (a model or the baselines) reads and records.
+
+    Attributes:
+        wide: indicators in wide form, one row per (entity, period).
+        mspec: the measurement spec of the forecast target.
+        data_sha256: sha256 of the source data file (else of the canonical table).
+        canonical_sha256: sha256 of the canonical table.
+        config_sha256: hash of the configuration that produced the job's numbers.
+        uri: the resolved MLflow tracking URI.
+        experiment_id: the data set's MLflow experiment.
+        record: :func:`base_record` (code version, time) for tags and ``run.json``.
+    """
+
+    wide: pd.DataFrame
+    mspec: MeasurementSpec
+    data_sha256: str
+    canonical_sha256: str
+    config_sha256: str
+    uri: str
+    experiment_id: str
+    record: dict[str, Any]
+
+    def tags(self, dataset: str, model: str, **extra: str) -> dict[str, str]:
+        """MLflow tags that trace a run to its data, config and code."""
+        return {
+            "dataset": dataset,
+            "model": model,
+            **extra,
+            "git_commit": str(self.record["git_commit"]),
+            "git_dirty": str(self.record["git_dirty"]),
+            "config_sha256": self.config_sha256,
+            "data_sha256": self.data_sha256,
+        }
+
+
+def load_forecast_inputs(
+    *,
+    dataset: str,
+    canonical_path: str | Path,
+    ingest_provenance_path: str | Path,
+    spec: Mapping[str, Any],
+    measures: Mapping[str, Any],
+    training_cfg: Mapping[str, Any],
+    hashed_config: Mapping[str, Any],
+    tracking_uri: str | None,
+    results_dir: str | Path,
+    experiments_path: str | Path,
+) -> ForecastInputs:
+    """Read a data set's canonical table and resolve its checksums and MLflow experiment.
+
+    ``hashed_config`` is everything besides the data that determines the job's numbers;
+    its hash becomes the ``config_sha256`` tag.
+    """
+    canonical = read_canonical(canonical_path)
+    return ForecastInputs(
+        wide=to_wide(canonical, indicators=subsystem_indicators(spec)),
+        mspec=forecast_measurement_spec(spec, measures, training_cfg),
+        data_sha256=_data_sha256(canonical_path, read_json(ingest_provenance_path)),
+        canonical_sha256=sha256_file(canonical_path),
+        config_sha256=config_hash(dict(hashed_config)),
+        uri=(uri := resolve_tracking_uri(tracking_uri, results_dir)),
+        experiment_id=experiment_id_for(dataset, uri, results_dir, experiments_path),
+        record=base_record(),
+    )
 
 
 def run_train(
@@ -108,32 +179,25 @@ def run_train(
     log.info("SLURM_JOB_ID=%s", os.environ.get("SLURM_JOB_ID"))
     # One job = one process: honour the threads Snakemake gave it.
     torch.set_num_threads(int(training_cfg.get("threads", 1)))
-    canonical = read_canonical(canonical_path)
-    wide = to_wide(canonical, indicators=subsystem_indicators(spec))
-    mspec = forecast_measurement_spec(spec, measures, training_cfg)
-    ingest_provenance = read_json(ingest_provenance_path)
-    data_sha256 = _data_sha256(canonical_path, ingest_provenance)
-    canonical_sha256 = sha256_file(canonical_path)
-    config_sha256 = config_hash(
-        {
+    inputs = load_forecast_inputs(
+        dataset=dataset,
+        canonical_path=canonical_path,
+        ingest_provenance_path=ingest_provenance_path,
+        spec=spec,
+        measures=measures,
+        training_cfg=training_cfg,
+        hashed_config={
             "spec": dict(spec),
             "measures": dict(measures),
             "model_cfg": dict(model_cfg),
             "training_cfg": dict(training_cfg),
-        }
+        },
+        tracking_uri=tracking_uri,
+        results_dir=results_dir,
+        experiments_path=experiments_path,
     )
-    uri = resolve_tracking_uri(tracking_uri, results_dir)
-    experiment_id = _experiment_id(dataset, uri, results_dir, experiments_path)
-    record = base_record()
-    tags = {
-        "dataset": dataset,
-        "model": model_name,
-        "seed": str(seed),
-        "git_commit": str(record["git_commit"]),
-        "git_dirty": str(record["git_dirty"]),
-        "config_sha256": config_sha256,
-        "data_sha256": data_sha256,
-    }
+    uri, experiment_id = inputs.uri, inputs.experiment_id
+    tags = inputs.tags(dataset, model_name, seed=str(seed))
     params = {
         "dataset": dataset,
         "model": model_name,
@@ -150,8 +214,8 @@ def run_train(
         )
         predictions = train_and_backtest(
             dataset=dataset,
-            wide=wide,
-            mspec=mspec,
+            wide=inputs.wide,
+            mspec=inputs.mspec,
             model_name=model_name,
             model_cfg=model_cfg,
             training_cfg=training_cfg,
@@ -169,9 +233,9 @@ def run_train(
             run_id=run_id,
             experiment_id=experiment_id,
             tracking_uri=uri,
-            data_sha256=data_sha256,
-            canonical_sha256=canonical_sha256,
-            config_sha256=config_sha256,
+            data_sha256=inputs.data_sha256,
+            canonical_sha256=inputs.canonical_sha256,
+            config_sha256=inputs.config_sha256,
             n_predictions=len(predictions),
             folds=sorted(int(k) for k in predictions["fold"].unique()),
         ),

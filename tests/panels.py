@@ -1,0 +1,58 @@
+"""Toy wide panels shared by the tests: noisy trending indicators of two subsystems.
+
+Subsystem ``farm``: ``farm_output`` (benefit), ``farm_labour`` (cost); subsystem ``ict``:
+``ict_output`` (benefit), ``ict_share`` (benefit). Periods are annual from 1990.
+Two generators with different random draw orders are kept because tests calibrated
+on one would see other values from the other.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+INDEX = ["entity", "period"]
+
+
+def trending_panel(n_entities: int = 6, n_periods: int = 30, seed: int = 0) -> pd.DataFrame:
+    """Per entity one draw of four slopes, then one ``(n_periods, 4)`` noise draw."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(n_periods) / n_periods
+    frames = []
+    for e in range(n_entities):
+        slope = rng.uniform(0.5, 2.0, size=4)
+        noise = rng.normal(0.0, 0.1, size=(n_periods, 4))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "entity": f"e{e}",
+                    "period": [str(1990 + k) for k in range(n_periods)],
+                    "farm_output": 1.0 + slope[0] * t + noise[:, 0],
+                    "farm_labour": 5.0 - slope[1] * t + noise[:, 1],
+                    "ict_output": 0.2 + slope[2] * t**2 + noise[:, 2],
+                    "ict_share": 0.1 + slope[3] * t / 4 + noise[:, 3] / 10,
+                }
+            )
+        )
+    return pd.concat(frames).set_index(INDEX).sort_index()
+
+
+def trending_panel_by_row(n_entities: int = 6, n_periods: int = 30, seed: int = 0) -> pd.DataFrame:
+    """The same shapes, with the noise drawn period by period."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for e in range(n_entities):
+        trend = rng.uniform(0.5, 2.0, size=4)
+        for t in range(n_periods):
+            noise = rng.normal(0.0, 0.1, size=4)
+            rows.append(
+                {
+                    "entity": f"e{e}",
+                    "period": str(1990 + t),
+                    "farm_output": 1.0 + trend[0] * t / n_periods + noise[0],
+                    "farm_labour": 5.0 - trend[1] * t / n_periods + noise[1],
+                    "ict_output": 0.2 + trend[2] * (t / n_periods) ** 2 + noise[2],
+                    "ict_share": 0.1 + trend[3] * t / n_periods / 4 + noise[3] / 10,
+                }
+            )
+    return pd.DataFrame(rows).set_index(INDEX).sort_index()
