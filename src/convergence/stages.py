@@ -23,6 +23,7 @@ from convergence.data.canonical import (
     write_csv_atomic,
 )
 from convergence.data.ingest import ingest_dataset, write_ingest_outputs
+from convergence.data.synthetic import coupling_recovery, simulate_coupled_industries
 from convergence.measures.coupling import DEFAULT_GRADE_SCALE
 from convergence.measures.index import (
     MeasurementModel,
@@ -210,6 +211,12 @@ def run_measure(
     write_csv_atomic(pairs, outputs["pairs"])
     write_csv_atomic(structure, outputs["structure"])
 
+    recovery: dict[str, Any] = {}
+    if spec.get("reader") == "synthetic":
+        # The generator is seeded: the same options give the truth behind the ingested panel.
+        _, truth = simulate_coupled_industries(**dict(spec.get("options") or {}))
+        recovery = {"coupling_recovery": coupling_recovery(coupling, truth)}
+
     ingest = read_json(ingest_provenance_path)
     summary = {
         "entity_periods": len(coupling),
@@ -225,6 +232,7 @@ def run_measure(
             config_sha256=config_hash({"spec": spec, "measures": measures}),
             summary=summary,
             trends=trends,
+            **recovery,
         ),
         outputs["provenance"],
     )

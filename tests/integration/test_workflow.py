@@ -101,6 +101,22 @@ def test_synthetic_coupling_shows_in_measures(tiny_run: Path) -> None:
     coupling = truth.set_index("entity")["coupling"].reindex(gap.index)
     assert np.corrcoef(coupling, gap)[0, 1] < -0.5
 
+    # The measure stage reports the recovery itself, and the summary states it.
+    import json
+
+    provenance = json.loads((tiny_run / "synthetic" / "measure" / "provenance.json").read_text())
+    recovery = provenance["coupling_recovery"]
+    expected = coupling.corr(gap, method="spearman")
+    assert recovery["spearman_coupling_gap"] == pytest.approx(expected)
+    assert recovery["spearman_coupling_gap"] < -0.5
+    assert recovery["spearman_coupling_C"] > 0.5
+    assert "coupling_recovery" not in json.loads(
+        (tiny_run / "china" / "measure" / "provenance.json").read_text()
+    )
+    summary = (tiny_run / "summary.md").read_text()
+    synthetic_part = summary.split("## synthetic")[1]
+    assert f"rho = {recovery['spearman_coupling_C']:.2f}" in synthetic_part
+
 
 def test_provenance_links_outputs_to_data(tiny_run: Path) -> None:
     import json

@@ -37,6 +37,7 @@ rule cross_summary:
     input:
         summaries=expand(f"{RESULTS}/{{dataset}}/evaluation/summary.csv", dataset=DATASETS),
         dm_tests=expand(f"{RESULTS}/{{dataset}}/evaluation/dm_tests.csv", dataset=DATASETS),
+        measures=expand(f"{RESULTS}/{{dataset}}/measure/provenance.json", dataset=DATASETS),
     output:
         table=report(
             f"{RESULTS}/evaluation/cross_dataset.csv",

@@ -12,6 +12,7 @@ configure_logging(snakemake.log[0])
 run_cross_summary(
     summary_paths=list(snakemake.input.summaries),
     dm_paths=list(snakemake.input.dm_tests),
+    measure_provenance_paths=list(snakemake.input.measures),
     out_dir=snakemake.params.out_dir,
     summary_md_path=snakemake.output.summary_md,
 )

@@ -147,3 +147,32 @@ def simulate_coupled_industries(
         {"entity": entities, "coupling": coupling, "r_x": growth_x, "r_y": growth_y}
     )
     return panel, truth
+
+
+def coupling_recovery(coupling_table: pd.DataFrame, truth: pd.DataFrame) -> dict[str, float]:
+    """How well measured convergence ranks entities by their simulated coupling ``kappa``.
+
+    Uses the last period of ``coupling_table`` (the measure stage's per entity-period table
+    with ``entity``, ``period``, ``C`` and ``U_<subsystem>`` columns) and ``truth`` from
+    :func:`simulate_coupled_industries`. Returns Spearman rank correlations of ``kappa``
+    with the coupling degree ``C`` (expected positive: coupled industries end closer, and
+    ``C`` is largest for equal indices) and with the gap ``max U - min U`` over the
+    subsystems (expected negative), plus ``n_entities`` and ``final_period``.
+    A correlation is NaN when ``kappa`` or the measure does not vary across entities.
+    """
+    u_columns = [c for c in coupling_table.columns if str(c).startswith("U_")]
+    if len(u_columns) < 2:
+        raise InputError(f"coupling table needs two or more U_<subsystem> columns, has {u_columns}")
+    final_period = max(coupling_table["period"].astype(str))
+    final = coupling_table[coupling_table["period"].astype(str) == final_period].set_index("entity")
+    kappa = truth.set_index("entity")["coupling"].reindex(final.index)
+    if kappa.isna().any():
+        missing = list(kappa.index[kappa.isna()][:3])
+        raise InputError(f"entities without ground truth, e.g. {missing}")
+    gap = final[u_columns].max(axis=1) - final[u_columns].min(axis=1)
+    return {
+        "spearman_coupling_C": float(kappa.corr(final["C"], method="spearman")),
+        "spearman_coupling_gap": float(kappa.corr(gap, method="spearman")),
+        "n_entities": float(len(final)),
+        "final_period": final_period,
+    }
