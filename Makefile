@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 CORES ?= 2
 STAMP := $(VENV)/.installed
 
-.PHONY: env run report test lint clean
+.PHONY: env run quick test lint clean
 
 $(STAMP): envs/requirements.lock pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH (or set PYTHON=...)"; exit 1; }
@@ -22,6 +22,11 @@ env: $(STAMP)
 run: $(STAMP)
 	$(BIN)/snakemake --cores $(CORES) --profile profiles/local
 	$(BIN)/snakemake --cores $(CORES) --profile profiles/local --report results/report.html
+
+# The tiny end-to-end config of the tests (2 data sets, 2 seeds): a few minutes, in results/quick.
+quick: $(STAMP)
+	CONVERGENCE_CONFIG=tests/integration/config.yaml $(BIN)/snakemake --cores $(CORES) \
+		--profile profiles/local --config results_dir=results/quick
 
 test: $(STAMP)
 	$(BIN)/ruff check src tests workflow benchmarks

@@ -1,12 +1,15 @@
 # Industry convergence: measure and forecast how industries and regional structures converge.
 # Table of contents only; logic lives in src/convergence, rules in workflow/rules.
 
+import os
+
 from snakemake.utils import min_version
 
 min_version("9.0")
 
 
-configfile: "config.yaml"
+# `make quick` points this at the tiny test config; the default run uses config.yaml.
+configfile: os.environ.get("CONVERGENCE_CONFIG", "config.yaml")
 
 
 report: "workflow/report/workflow.rst"

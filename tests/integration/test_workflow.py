@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import subprocess
 import sys
@@ -260,3 +261,31 @@ def test_default_config_dry_run() -> None:
     assert result.returncode == 0, result.stderr[-3000:]
     for rule in ("ingest", "normalize", "measure", "figure_structure"):
         assert rule in result.stdout
+
+
+def test_quick_config_replaces_the_default(tmp_path: Path) -> None:
+    """`make quick`: CONVERGENCE_CONFIG swaps config.yaml for the tiny config, not merges."""
+    result = subprocess.run(
+        [
+            SNAKEMAKE,
+            "-s",
+            str(ROOT / "Snakefile"),
+            "--directory",
+            str(ROOT),
+            "-n",
+            "--cores",
+            "1",
+            "--config",
+            f"results_dir={tmp_path / 'quick'}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "CONVERGENCE_CONFIG": "tests/integration/config.yaml"},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    planned = result.stdout
+    assert f"{tmp_path / 'quick'}/synthetic/ingest/canonical.csv" in planned
+    assert f"{tmp_path / 'quick'}/china/ingest/canonical.csv" in planned
+    for default_only in ("ggdc", "us_employment"):
+        assert f"/{default_only}/" not in planned
