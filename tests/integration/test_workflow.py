@@ -241,23 +241,20 @@ def test_config_typo_fails_before_any_job(tmp_path: Path) -> None:
     assert not (tmp_path / "results").exists()
 
 
-def test_default_config_dry_run() -> None:
-    result = subprocess.run(
-        [
-            SNAKEMAKE,
-            "-s",
-            str(ROOT / "Snakefile"),
-            "--directory",
-            str(ROOT),
-            "-n",
-            "--cores",
-            "1",
-            "--forceall",
-        ],
+def dry_run(*extra: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """``snakemake -n`` of the project itself (its own config.yaml unless ``env`` says)."""
+    return subprocess.run(
+        [SNAKEMAKE, "-s", str(ROOT / "Snakefile"), "--directory", str(ROOT), "-n"]
+        + ["--cores", "1", *extra],
         capture_output=True,
         text=True,
         timeout=300,
+        env=env,
     )
+
+
+def test_default_config_dry_run() -> None:
+    result = dry_run("--forceall")
     assert result.returncode == 0, result.stderr[-3000:]
     for rule in ("ingest", "normalize", "measure", "figure_structure"):
         assert rule in result.stdout
@@ -265,22 +262,9 @@ def test_default_config_dry_run() -> None:
 
 def test_quick_config_replaces_the_default(tmp_path: Path) -> None:
     """`make quick`: CONVERGENCE_CONFIG swaps config.yaml for the tiny config, not merges."""
-    result = subprocess.run(
-        [
-            SNAKEMAKE,
-            "-s",
-            str(ROOT / "Snakefile"),
-            "--directory",
-            str(ROOT),
-            "-n",
-            "--cores",
-            "1",
-            "--config",
-            f"results_dir={tmp_path / 'quick'}",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
+    result = dry_run(
+        "--config",
+        f"results_dir={tmp_path / 'quick'}",
         env={**os.environ, "CONVERGENCE_CONFIG": "tests/integration/config.yaml"},
     )
     assert result.returncode == 0, result.stderr[-3000:]
