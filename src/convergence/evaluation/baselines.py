@@ -48,7 +48,7 @@ from sklearn.linear_model import Ridge
 from convergence.data.canonical import write_csv_atomic
 from convergence.errors import ConfigError
 from convergence.measures.index import MeasurementSpec
-from convergence.provenance import base_record, write_json_atomic
+from convergence.provenance import write_json_atomic
 from convergence.tracking.mlflow_tracking import (
     log_artifacts,
     parent_run,
@@ -486,7 +486,9 @@ def run_baselines(
         log_artifacts(client, run_id, [predictions_path, scales_path])
     fallbacks = {str(k): int(v) for k, v in predictions.groupby("model")["fallback"].sum().items()}
     write_json_atomic(
-        base_record(
+        # The record taken when the inputs were read: one git query per job.
+        dict(
+            inputs.record,
             dataset=dataset,
             model="baselines",
             baselines=list(names),

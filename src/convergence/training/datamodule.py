@@ -78,9 +78,8 @@ class DeviceBatches:
         # Lightning inspects ``sampler``/``batch_sampler`` like a DataLoader's.
         self.batch_sampler = None
         n = x.shape[0]
-        smallest = 2 * world_size if world_size > 1 else 2
         starts = list(range(0, n, batch_size))
-        if len(starts) > 1 and n - starts[-1] < smallest:
+        if len(starts) > 1 and n - starts[-1] < 2 * world_size:
             starts.pop()
         self._bounds = [
             (s, starts[i + 1] if i + 1 < len(starts) else n) for i, s in enumerate(starts)

@@ -48,6 +48,7 @@ class ConvergenceForecaster(pl.LightningModule):
         self.history: list[dict[str, float]] = []
         self._train_sums = torch.zeros(3)  # (mse * n, loss * n, n), reset per epoch
         self._val_sums = torch.zeros(2)  # (mse * n, n)
+        self._val_loss = float("nan")  # of the last validation run, reduced over ranks
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Map ``(batch, window, n_features)`` to ``(batch, horizon)``."""
@@ -90,19 +91,17 @@ class ConvergenceForecaster(pl.LightningModule):
 
     def on_validation_epoch_end(self) -> None:
         val_se, n_val = self._global_sums(self._val_sums)
+        self._val_loss = val_se / n_val if n_val else float("nan")
         # Already reduced: sync_dist averages equal values (and silences the DDP warning).
-        self.log(
-            "val_loss", val_se / n_val if n_val else float("nan"), prog_bar=True, sync_dist=True
-        )
+        self.log("val_loss", self._val_loss, prog_bar=True, sync_dist=True)
 
     def on_train_epoch_end(self) -> None:
         # Validation of this epoch has already run (it runs inside the training epoch).
         train_mse, train_loss, n_train = self._global_sums(self._train_sums)
-        val_se, n_val = self._global_sums(self._val_sums)
         row = {
             "train_loss": train_loss / n_train if n_train else float("nan"),
             "train_mse": train_mse / n_train if n_train else float("nan"),
-            "val_loss": val_se / n_val if n_val else float("nan"),
+            "val_loss": self._val_loss,
         }
         self.log("train_loss", row["train_loss"], sync_dist=True)
         self.log("train_mse", row["train_mse"], sync_dist=True)

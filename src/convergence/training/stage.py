@@ -226,7 +226,9 @@ def run_train(
         write_csv_atomic(predictions, predictions_path)
         log_artifacts(MlflowClient(uri), run_id, [predictions_path])
     write_json_atomic(
-        base_record(
+        # The record taken when the inputs were read: one git query per job.
+        dict(
+            inputs.record,
             dataset=dataset,
             model=model_name,
             seed=seed,
