@@ -34,7 +34,8 @@ from test_mlflow_server import (
     write_synthetic_canonical,
 )
 
-from convergence.training.stage import run_mlflow_init, run_train
+from convergence.stages.tracking import run as run_mlflow_init
+from convergence.stages.train import run as run_train
 
 pytestmark = pytest.mark.postgres
 

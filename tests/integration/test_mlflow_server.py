@@ -19,8 +19,9 @@ import pytest
 import torch
 from mlflow.tracking import MlflowClient
 
+from convergence.stages.tracking import run as run_mlflow_init
+from convergence.stages.train import run as run_train
 from convergence.tracking import artifact_location, parent_run, resolve_tracking_uri
-from convergence.training.stage import run_mlflow_init, run_train
 
 
 @pytest.fixture(autouse=True)
