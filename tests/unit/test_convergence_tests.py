@@ -58,7 +58,7 @@ def _transition_design(
 # --------------------------------------------------------------------------- beta
 
 
-def _ar1_panel(rho: float, n_entities: int = 400, n_periods: int = 11, noise: float = 1e-4):
+def _ar1_panel(rho: float, n_entities: int = 120, n_periods: int = 11, noise: float = 1e-4):
     rng = np.random.default_rng(1)
     start = rng.standard_normal(n_entities)
     steps = np.arange(n_periods)
@@ -75,7 +75,7 @@ def test_absolute_beta_of_ar1_in_logs_is_rho_power_t_minus_one_over_t():
     assert row["beta"] == pytest.approx((rho**horizon - 1) / horizon, abs=2e-5)
     assert row["speed"] == pytest.approx(-math.log(rho), abs=2e-4)
     assert row["half_life"] == pytest.approx(math.log(2) / -math.log(rho), rel=1e-3)
-    assert row["T"] == horizon and row["n"] == 400 and row["series"] == "x"
+    assert row["T"] == horizon and row["n"] == 120 and row["series"] == "x"
     assert row["r2"] > 0.999 and row["p"] < 1e-10
     assert list(result.table.columns) == list(BETA_COLUMNS)
     assert list(result.points.columns) == ["entity", "initial", "growth"]
@@ -87,7 +87,7 @@ def test_conditional_beta_over_spells_recovers_rho():
     row = result.table.set_index("kind").loc["conditional"]
     assert row["beta"] == pytest.approx((rho**k - 1) / k, abs=1e-4)
     assert row["speed"] == pytest.approx(-math.log(rho), abs=1e-3)
-    assert row["n"] == 2 * 400 and row["n_entities"] == 400 and row["T"] == k
+    assert row["n"] == 2 * 120 and row["n_entities"] == 120 and row["T"] == k
 
 
 def test_beta_speed_undefined_when_one_plus_beta_t_not_positive():
@@ -323,3 +323,15 @@ def test_settings_from_mapping_and_validation():
         ConvergenceTestSettings.from_mapping({"phillips_sul": {"trim_rule": "ceil"}})
     with pytest.raises(InputError):
         BetaSettings(spell_length=0)
+
+
+def test_figures_are_written_as_png_and_pdf(tmp_path):
+    from convergence.plotting.convergence_tests import plot_beta_scatter, plot_transition_paths
+
+    result = convergence_tests(_three_clubs())
+    plot_transition_paths(result.transition, tmp_path / "paths.png", tmp_path / "paths.pdf", "t")
+    result.beta.to_csv(tmp_path / "beta.csv", index=False)
+    result.beta_points.to_csv(tmp_path / "points.csv", index=False)
+    plot_beta_scatter(tmp_path / "points.csv", tmp_path / "beta.csv", tmp_path / "beta.png")
+    for name in ("paths.png", "paths.pdf", "beta.png"):
+        assert (tmp_path / name).stat().st_size > 1000

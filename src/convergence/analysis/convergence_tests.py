@@ -1,9 +1,10 @@
 """Beta, sigma and Phillips-Sul club convergence of one panel, as the pipeline reports them.
 
 :func:`convergence_tests` takes one series (an entity x period matrix panel, or a long
-Series indexed by (entity, period)), drops entities with non-positive values (all tests use
-logs or relative levels), balances the panel (:func:`convergence.analysis.panel.balance_panel`)
-so that every test uses the same entities and periods, and runs
+Series indexed by (entity, period)), balances the panel
+(:func:`convergence.analysis.panel.balance_panel`) so that every test uses the same entities
+and periods, then drops entities with a non-positive value in the kept periods (all tests use
+logs or relative levels), and runs
 
 * :func:`convergence.analysis.beta.beta_convergence` -> ``beta.csv``, ``beta_points.csv``;
 * :func:`convergence.analysis.sigma.sigma_table` and ``sigma_trend`` -> ``sigma.csv``,
@@ -250,9 +251,10 @@ def convergence_tests(
         raise InputError(
             f"convergence tests need at least 2 entities, got {len(all_entities)} ({all_entities})"
         )
-    positive, warnings = drop_nonpositive(matrix)
-    balanced, balance_warnings = balance_panel(positive, settings.balance)
-    warnings.extend(balance_warnings)
+    # Balance first, so that a non-positive value outside the kept periods costs nothing.
+    balanced, warnings = balance_panel(matrix, settings.balance)
+    balanced, positive_warnings = drop_nonpositive(balanced)
+    warnings.extend(positive_warnings)
     n_entities, n_periods = balanced.shape
     if n_entities < 2:
         raise InputError(
