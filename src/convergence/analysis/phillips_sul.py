@@ -631,7 +631,10 @@ def phillips_sul(matrix: pd.DataFrame, settings: PhillipsSulSettings | None = No
     )
     paths = relative_transition(prepared)
     transition = (
-        paths.rename_axis(index="entity", columns="period").stack().rename("h").reset_index()
+        paths.rename_axis(index="entity", columns="period")
+        .stack(future_stack=True)
+        .rename("h")
+        .reset_index()
     )
     transition["club"] = pd.array(
         [final_of.get(entity, 0) for entity in transition["entity"]], dtype="Int64"
