@@ -3,7 +3,12 @@
 from pathlib import Path
 
 from convergence.config import validate_config
-from convergence.plotting import EVALUATION_FIGURES, MEASURE_FIGURES, SCENARIO_FIGURES
+from convergence.plotting import (
+    CONVERGENCE_FIGURES,
+    EVALUATION_FIGURES,
+    MEASURE_FIGURES,
+    SCENARIO_FIGURES,
+)
 from convergence.provenance import code_fingerprint
 from convergence.settings import training_settings
 
@@ -45,10 +50,9 @@ def measure_figures(dataset):
 
 def measure_targets(dataset):
     base = f"{RESULTS}/{dataset}"
-    return [f"{base}/measure/coupling.csv"] + [
-        f"{base}/figures/{name}.{ext}"
-        for name in measure_figures(dataset)
-        for ext in ("png", "pdf")
+    figures = [*measure_figures(dataset), *CONVERGENCE_FIGURES]
+    return [f"{base}/measure/coupling.csv", f"{base}/convergence/provenance.json"] + [
+        f"{base}/figures/{name}.{ext}" for name in figures for ext in ("png", "pdf")
     ]
 
 

@@ -38,6 +38,7 @@ rule cross_summary:
         summaries=expand(rules.evaluate.output.summary, dataset=DATASETS),
         dm_tests=expand(rules.evaluate.output.dm, dataset=DATASETS),
         measures=expand(rules.measure.output.provenance, dataset=DATASETS),
+        convergence=expand(rules.convergence.output.provenance, dataset=DATASETS),
     output:
         table=report(
             f"{RESULTS}/evaluation/cross_dataset.csv",

@@ -13,6 +13,7 @@ evaluate.run_cross_summary(
     summary_paths=list(snakemake.input.summaries),
     dm_paths=list(snakemake.input.dm_tests),
     measure_provenance_paths=list(snakemake.input.measures),
+    convergence_provenance_paths=list(snakemake.input.convergence),
     reference=snakemake.params.reference,
     table_path=snakemake.output.table,
     table_md_path=snakemake.output.table_md,

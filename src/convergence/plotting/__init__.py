@@ -25,3 +25,10 @@ EVALUATION_FIGURES: tuple[str, ...] = (
 
 SCENARIO_FIGURES: tuple[str, ...] = ("scenarios", "attribution")
 """Per data set, from the scenarios stage."""
+
+CONVERGENCE_FIGURES: dict[str, tuple[str, ...]] = {
+    "transition_paths": ("transition",),
+    "beta_scatter": ("points", "beta"),
+}
+"""Per data set with more than one entity, from the convergence stage: figure name -> its
+input tables (the convergence rule's outputs)."""

@@ -31,3 +31,15 @@ def save_figure(figure: Figure, png: str | Path, pdf: str | Path | None = None) 
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         figure.savefig(path, bbox_inches="tight")
     plt.close(figure)
+
+
+def note_figure(
+    png: str | Path, pdf: str | Path | None, message: str, title: str | None = None
+) -> None:
+    """A figure that says why there is nothing to draw (instead of empty axes)."""
+    figure, axes = plt.subplots(figsize=(6, 3.5))
+    axes.text(0.5, 0.5, message, ha="center", va="center", wrap=True, transform=axes.transAxes)
+    axes.set_axis_off()
+    if title:
+        figure.suptitle(title)
+    save_figure(figure, png, pdf)

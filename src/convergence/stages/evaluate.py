@@ -102,6 +102,7 @@ def run_cross_summary(
     table_tex_path: str | Path,
     summary_md_path: str | Path,
     measure_provenance_paths: Sequence[str | Path] = (),
+    convergence_provenance_paths: Sequence[str | Path] = (),
     metric: str = "MASE",
 ) -> None:
     """Write the models x data sets table (CSV, Markdown, LaTeX) and ``summary.md``.
@@ -134,5 +135,13 @@ def run_cross_summary(
         if dataset in per_dataset and "coupling_recovery" in record:
             per_dataset[dataset]["notes"].append(
                 coupling_recovery_note(record["coupling_recovery"])
+            )
+    for path in convergence_provenance_paths:
+        record = read_json(path)
+        dataset = record.get("dataset")
+        if dataset in per_dataset and record.get("verdict"):
+            per_dataset[dataset]["notes"].append(
+                f"Convergence tests of {record.get('series', 'D')} (beta, sigma, Phillips-Sul; "
+                f"`convergence/`): {record['verdict']}."
             )
     write_summary_markdown(summary_md_path, cross, per_dataset, metric=metric, reference=reference)

@@ -1,0 +1,653 @@
+"""Phillips-Sul log-t convergence test, club clustering and club merging.
+
+Model (Phillips & Sul 2007). Write ``X_it = delta_it mu_t``: a common component ``mu_t``
+and an idiosyncratic, time-varying loading ``delta_it``. Relative to the cross-section,
+
+    h_it = X_it / ((1/N) sum_j X_jt)                 (relative transition path)
+    H_t  = (1/N) sum_i (h_it - 1)^2                  (its cross-sectional variance)
+
+and all loadings converge, ``delta_it -> delta``, when ``H_t -> 0``. Under
+``delta_it = delta_i + sigma_i xi_it / (L(t) t^alpha)`` with ``L(t) = log t``, ``H_1 / H_t``
+grows like ``L(t)^2 t^(2 alpha)``, which gives the *log-t regression*
+
+    log(H_1 / H_t) - 2 log(log t) = a + b log t + u_t,     t = t0, ..., T
+
+with ``b`` estimating ``2 alpha``. The null of convergence (``alpha >= 0``) is rejected at 5 %
+when the one-sided t-statistic ``t_b = b / se(b) < -1.65`` (se from a HAC estimate). Before
+the test each entity's series is HP-filtered (Hodrick & Prescott 1997) to remove the
+business cycle: the trend ``tau`` solves ``(I + lambda D'D) tau = y`` with ``D`` the second
+difference matrix (statsmodels ``hpfilter``).
+
+Club clustering (Phillips & Sul 2007, section 4 and appendix B), as implemented here:
+
+1. *Order*: sort entities by their last (filtered) value, highest first, or by the mean of
+   the last ``sort_fraction`` of the periods.
+2. *Core*: take the first ``j`` (start at ``j = 1``) with ``t_b > critical_t`` for the pair
+   ``{j, j+1}``; if none, there is no club and all entities left are divergent. Grow the
+   group ``{j, ..., j+k-1}`` while ``t_k > critical_t`` (stopping at the first failure, so
+   every ``t_k`` considered is above it: ``min_k t_k > -1.65``) and take as core the size
+   ``k*`` that maximises ``t_k``.
+3. *Sieve*: each entity outside the core (above or below it in the order) joins the club if
+   the log-t test of core + entity has ``t_b > c*`` (``sieve_cstar``, default 0). If the
+   club then fails the log-t test, ``c*`` is raised by ``sieve_increment`` until it passes
+   (past ``sieve_max`` the club is the core alone, which passes by construction).
+4. *Recursion*: if the entities left pass the log-t test together they form the next club;
+   otherwise steps 1-3 are repeated on them. Fewer than two left, or no core found: they
+   are the divergent group (club 0).
+
+Club merging (Phillips & Sul 2009): clubs are numbered in the order found (club 1 holds the
+highest entity). Adjacent clubs ``c`` and ``c+1`` are merged when the log-t test of their
+union gives ``t_b > critical_t``; after a merge the merged club is tested against the next
+one; passes repeat until no pair merges. The divergent group takes no part.
+
+Conventions: where R ``ConvergenceClubs`` (Sichera & Pizzuto 2019) and Stata ``psecta``
+(Du 2017) differ, this module follows the choice named below; each is a field of
+:class:`PhillipsSulSettings` (config key ``phillips_sul.<field>``):
+
+* trimming fraction ``r``: 1/3 (Phillips & Sul 2007, 2009; ``ConvergenceClubs``
+  ``time_trim = 1/3``) rather than ``psecta``'s default ``kq = 0.3`` (``trim_fraction``);
+* rounding of ``rT``: both packages discard the first ``round(rT)`` periods and regress on
+  ``t = round(rT) + 1, ..., T`` (``trim_rule = "discard_round"``, default, rounding halves
+  up); the paper's ``t = [rT], ..., T`` with ``[.]`` the integer part is
+  ``trim_rule = "paper_floor"``. Either way ``t0 >= 2`` (``log log 1`` is undefined);
+* HAC: Newey-West (Bartlett kernel) sandwich covariance from statsmodels with
+  ``hac_maxlags`` lags, default ``floor(4 (n/100)^(2/9))`` (Newey & West 1994) for the
+  ``n`` regression points. ``ConvergenceClubs`` instead scales ``(X'X)^-1`` by a
+  quadratic-spectral long-run variance of the residuals with Andrews' (1991) AR(1)
+  bandwidth, so its t-statistics differ somewhat;
+* ordering: by the last period (``sort_fraction = 0``, ``psecta`` ``fr(0)`` and
+  ``ConvergenceClubs`` ``refCol`` = last column); ``sort_fraction > 0`` sorts by the mean
+  of the last share of periods (``psecta`` ``fr()``);
+* sieve: ``c* = 0`` raised in steps of 0.05 up to 50 when a club fails (``psecta``
+  ``cr(0) incr(0.05) maxcr(50)``; ``ConvergenceClubs`` keeps ``c*`` fixed by default);
+* HP filter with ``lambda = 400`` for annual data (Phillips & Sul 2007, 2009), applied to
+  the series as given; ``log_transform = true`` takes logs first, as the papers do with
+  per-capita income (``psecta`` and ``ConvergenceClubs`` leave both steps to the user).
+
+References
+----------
+Phillips, P. C. B. & Sul, D. (2007). Transition modeling and econometric convergence tests.
+*Econometrica* 75(6), 1771-1855.
+Phillips, P. C. B. & Sul, D. (2009). Economic transition and growth. *Journal of Applied
+Econometrics* 24(7), 1153-1185.
+Hodrick, R. J. & Prescott, E. C. (1997). Postwar U.S. business cycles. *Journal of Money,
+Credit and Banking* 29(1), 1-16.
+Newey, W. K. & West, K. D. (1994). Automatic lag selection in covariance matrix estimation.
+*Review of Economic Studies* 61(4), 631-653.
+Sichera, R. & Pizzuto, P. (2019). ConvergenceClubs: a package for performing the Phillips
+and Sul's club convergence clustering procedure. *The R Journal* 11(2), 142-151.
+Du, K. (2017). Econometric convergence test and club clustering using Stata. *The Stata
+Journal* 17(4), 882-900.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from statsmodels.tsa.filters.hp_filter import hpfilter
+
+from convergence.analysis._regression import ols_hac
+from convergence.analysis.panel import check_matrix, drop_nonpositive
+from convergence.errors import InputError
+
+__all__ = [
+    "CLUB_COLUMNS",
+    "LOG_T_COLUMNS",
+    "TRANSITION_COLUMNS",
+    "TRIM_RULES",
+    "ClubResult",
+    "LogTResult",
+    "PhillipsSulSettings",
+    "find_clubs",
+    "hp_trend",
+    "log_t_test",
+    "merge_clubs",
+    "phillips_sul",
+    "prepare_series",
+    "regression_start",
+    "relative_transition",
+]
+
+#: Rules for the first period of the log-t regression (see the module doc).
+TRIM_RULES: tuple[str, ...] = ("discard_round", "paper_floor")
+#: Columns of ``log_t.csv``: the test on all entities, on each final club, on the divergent group.
+LOG_T_COLUMNS: tuple[str, ...] = (
+    "group",
+    "n",
+    "a",
+    "b",
+    "se",
+    "t",
+    "converges",
+    "t0",
+    "n_points",
+    "hac_lags",
+)
+#: Columns of ``clubs.csv``: one row per entity.
+CLUB_COLUMNS: tuple[str, ...] = ("entity", "club", "club_size", "final_rank", "initial_club")
+#: Columns of ``transition.csv``: relative transition paths for plotting.
+TRANSITION_COLUMNS: tuple[str, ...] = ("entity", "period", "h", "club")
+
+
+@dataclass(frozen=True)
+class PhillipsSulSettings:
+    """Conventions of the Phillips-Sul test and clustering (the one home of their defaults).
+
+    Each field is config key ``phillips_sul.<field>``; the module doc compares them with
+    R ``ConvergenceClubs`` and Stata ``psecta``.
+
+    Attributes
+    ----------
+    hp_filter
+        HP-filter each entity's series before the test (default true).
+    hp_lambda
+        HP smoothing parameter (default 400, Phillips & Sul's choice for annual data;
+        1600 is customary for quarterly).
+    log_transform
+        Take logs before filtering (default false: the series as given). All values
+        must then be positive and all logs of one sign.
+    trim_fraction
+        ``r``, the share of early periods left out of the log-t regression (default 1/3).
+    trim_rule
+        ``"discard_round"`` (default: ``t0 = round(r T) + 1``) or ``"paper_floor"``
+        (``t0 = floor(r T)``); ``t0 >= 2`` always.
+    hac_maxlags
+        Bartlett lags of the HAC standard error; None (default) = ``floor(4 (n/100)^(2/9))``
+        for ``n`` regression points.
+    critical_t
+        One-sided 5 % critical value of ``t_b`` (default -1.65).
+    sort_fraction
+        0 (default): order entities by the last period; ``0 < f <= 1``: by the mean of the
+        last ``ceil(f T)`` periods.
+    sieve_cstar
+        Sieve criterion ``c*`` (default 0).
+    sieve_increment
+        Step by which ``c*`` is raised when a sieved club fails (default 0.05).
+    sieve_max
+        Largest ``c*`` tried before the club falls back to its core (default 50).
+    merge_clubs
+        Run the Phillips & Sul (2009) merging of adjacent clubs (default true).
+    """
+
+    hp_filter: bool = True
+    hp_lambda: float = 400.0
+    log_transform: bool = False
+    trim_fraction: float = 1.0 / 3.0
+    trim_rule: str = "discard_round"
+    hac_maxlags: int | None = None
+    critical_t: float = -1.65
+    sort_fraction: float = 0.0
+    sieve_cstar: float = 0.0
+    sieve_increment: float = 0.05
+    sieve_max: float = 50.0
+    merge_clubs: bool = True
+
+    def __post_init__(self) -> None:
+        key = "phillips_sul"
+        if not self.hp_lambda > 0:
+            raise InputError(f"{key}.hp_lambda: must be > 0, got {self.hp_lambda!r}")
+        if not 0.0 < self.trim_fraction < 1.0:
+            raise InputError(f"{key}.trim_fraction: must lie in (0, 1), got {self.trim_fraction!r}")
+        if self.trim_rule not in TRIM_RULES:
+            raise InputError(
+                f"{key}.trim_rule: must be one of {TRIM_RULES}, got {self.trim_rule!r}"
+            )
+        if self.hac_maxlags is not None and (
+            isinstance(self.hac_maxlags, bool)
+            or not isinstance(self.hac_maxlags, int)
+            or self.hac_maxlags < 0
+        ):
+            raise InputError(
+                f"{key}.hac_maxlags: must be null or an integer >= 0, got {self.hac_maxlags!r}"
+            )
+        if not 0.0 <= self.sort_fraction <= 1.0:
+            raise InputError(f"{key}.sort_fraction: must lie in [0, 1], got {self.sort_fraction!r}")
+        if not self.sieve_increment > 0:
+            raise InputError(f"{key}.sieve_increment: must be > 0, got {self.sieve_increment!r}")
+        if not self.sieve_max >= self.sieve_cstar:
+            raise InputError(f"{key}.sieve_max: must be >= sieve_cstar, got {self.sieve_max!r}")
+
+
+@dataclass(frozen=True)
+class LogTResult:
+    """One log-t regression.
+
+    Attributes
+    ----------
+    n
+        Entities in the group.
+    a, b, se, t
+        Intercept, slope on ``log t``, its HAC standard error and ``t = b / se``.
+    converges
+        ``t > critical_t``.
+    t0, n_points, hac_lags
+        First ``t`` (1-based) of the regression, number of points ``T - t0 + 1`` and HAC lags.
+    """
+
+    n: int
+    a: float
+    b: float
+    se: float
+    t: float
+    converges: bool
+    t0: int
+    n_points: int
+    hac_lags: int
+
+
+@dataclass(frozen=True)
+class ClubResult:
+    """Output of :func:`phillips_sul`.
+
+    Attributes
+    ----------
+    prepared
+        The (logged and) filtered entity x period panel the tests used.
+    overall
+        Log-t test of all entities.
+    clubs
+        Final clubs (after merging when enabled), lists of entity labels, club 1 first.
+    initial_clubs
+        Clubs found by the clustering, before merging.
+    divergent
+        Entities in no club.
+    order
+        Entities in the clustering order (rank 1 first).
+    log_t, club_table, transition
+        Tables with columns :data:`LOG_T_COLUMNS`, :data:`CLUB_COLUMNS`,
+        :data:`TRANSITION_COLUMNS`.
+    warnings
+        Entities dropped, with reasons.
+    """
+
+    prepared: pd.DataFrame
+    overall: LogTResult
+    clubs: list[list[Hashable]]
+    initial_clubs: list[list[Hashable]]
+    divergent: list[Hashable]
+    order: list[Hashable]
+    log_t: pd.DataFrame
+    club_table: pd.DataFrame
+    transition: pd.DataFrame
+    warnings: list[str] = field(default_factory=list)
+
+
+def hp_trend(matrix: pd.DataFrame, lamb: float = 400.0) -> pd.DataFrame:
+    """Hodrick-Prescott trend of each entity's series (statsmodels ``hpfilter``).
+
+    ``tau_i = argmin sum_t (y_it - tau_t)^2 + lamb sum_t (Delta^2 tau_t)^2``, i.e.
+    ``(I + lamb D'D) tau_i = y_i``. A linear series is its own trend.
+
+    Raises
+    ------
+    InputError
+        A missing value, or fewer than 3 periods.
+    """
+    check_matrix(matrix)
+    if matrix.isna().to_numpy().any():
+        raise InputError("HP filter needs a complete panel (no missing values)")
+    if matrix.shape[1] < 3:
+        raise InputError(f"HP filter needs at least 3 periods, got {matrix.shape[1]}")
+    trends = np.vstack([hpfilter(row, lamb=lamb)[1] for row in matrix.to_numpy(dtype=float)])
+    return pd.DataFrame(trends, index=matrix.index, columns=matrix.columns)
+
+
+def relative_transition(matrix: pd.DataFrame) -> pd.DataFrame:
+    """Relative transition paths ``h_it = X_it / ((1/N) sum_j X_jt)``.
+
+    Raises
+    ------
+    InputError
+        A period whose cross-sectional mean is zero.
+    """
+    check_matrix(matrix)
+    means = matrix.mean(axis=0)
+    if (means == 0).any():
+        raise InputError(
+            f"relative transition undefined: zero mean in period {means.index[means == 0][0]!r}"
+        )
+    return matrix.div(means, axis=1)
+
+
+def regression_start(n_periods: int, settings: PhillipsSulSettings) -> int:
+    """First ``t`` (1-based) of the log-t regression under ``settings.trim_rule`` (>= 2)."""
+    scaled = settings.trim_fraction * n_periods
+    if settings.trim_rule == "discard_round":
+        first = int(math.floor(scaled + 0.5)) + 1
+    else:
+        first = int(math.floor(scaled))
+    return max(first, 2)
+
+
+def _log_t(values: np.ndarray, settings: PhillipsSulSettings) -> LogTResult:
+    """Log-t regression on an (entities x periods) array of prepared series."""
+    n_entities, n_periods = values.shape
+    t0 = regression_start(n_periods, settings)
+    n_points = n_periods - t0 + 1
+    if n_points < 3:
+        raise InputError(
+            f"log-t regression needs at least 3 periods after trimming, got {n_points} "
+            f"of {n_periods} (trim_fraction {settings.trim_fraction:.3g})"
+        )
+    means = values.mean(axis=0)
+    h = values / means
+    dispersion = np.mean((h - 1.0) ** 2, axis=0)
+    t_index = np.arange(t0, n_periods + 1, dtype=float)
+    window = dispersion[t0 - 1 :]
+    if np.all(window == 0) and dispersion[0] == 0:  # identical series: converged already
+        return LogTResult(n_entities, math.nan, math.nan, 0.0, math.inf, True, t0, n_points, 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lhs = np.log(dispersion[0] / window) - 2.0 * np.log(np.log(t_index))
+    if not np.all(np.isfinite(lhs)):
+        return LogTResult(
+            n_entities, math.nan, math.nan, math.nan, math.nan, False, t0, n_points, 0
+        )
+    fit = ols_hac(np.log(t_index), lhs, settings.hac_maxlags)
+    t_stat = float(fit["t"])
+    return LogTResult(
+        n=n_entities,
+        a=float(fit["a"]),
+        b=float(fit["b"]),
+        se=float(fit["se"]),
+        t=t_stat,
+        converges=bool(t_stat > settings.critical_t),
+        t0=t0,
+        n_points=n_points,
+        hac_lags=int(fit["lags"]),
+    )
+
+
+def prepare_series(
+    matrix: pd.DataFrame, settings: PhillipsSulSettings | None = None
+) -> tuple[pd.DataFrame, list[str]]:
+    """Log (when ``log_transform``) and HP-filter (when ``hp_filter``) a complete panel.
+
+    Returns the prepared panel and warnings (entities dropped for non-positive values
+    when taking logs).
+
+    Raises
+    ------
+    InputError
+        Missing values; logs of both signs (the relative transition would be meaningless).
+    """
+    settings = settings or PhillipsSulSettings()
+    check_matrix(matrix)
+    if matrix.isna().to_numpy().any():
+        raise InputError("the Phillips-Sul test needs a complete panel (no missing values)")
+    warnings: list[str] = []
+    prepared = matrix.astype(float)
+    if settings.log_transform:
+        prepared, warnings = drop_nonpositive(prepared)
+        prepared = np.log(prepared)
+        values = prepared.to_numpy()
+        if (values > 0).any() and (values < 0).any():
+            raise InputError(
+                "log_transform: logs take both signs (values straddle 1), so h_it = X_it / "
+                "mean X_t is meaningless; rescale the series or set log_transform false"
+            )
+    if settings.hp_filter:
+        prepared = hp_trend(prepared, settings.hp_lambda)
+    return prepared, warnings
+
+
+def log_t_test(
+    matrix: pd.DataFrame, settings: PhillipsSulSettings | None = None, *, prepared: bool = False
+) -> LogTResult:
+    """Phillips-Sul log-t convergence test of all entities of a panel (module doc).
+
+    Parameters
+    ----------
+    matrix
+        Complete entity x period panel, columns in time order.
+    settings
+        :class:`PhillipsSulSettings`; default ``PhillipsSulSettings()``.
+    prepared
+        True when ``matrix`` is already logged/filtered (skips :func:`prepare_series`).
+
+    Raises
+    ------
+    InputError
+        Fewer than 2 entities, too few periods, or missing values.
+    """
+    settings = settings or PhillipsSulSettings()
+    if not prepared:
+        matrix, _ = prepare_series(matrix, settings)
+    check_matrix(matrix)
+    if matrix.shape[0] < 2:
+        raise InputError(f"the log-t test needs at least 2 entities, got {matrix.shape[0]}")
+    return _log_t(matrix.to_numpy(dtype=float), settings)
+
+
+def _ordering(prepared: pd.DataFrame, settings: PhillipsSulSettings) -> list[Hashable]:
+    n_periods = prepared.shape[1]
+    if settings.sort_fraction == 0:
+        key = prepared.iloc[:, -1]
+    else:
+        last = max(1, math.ceil(settings.sort_fraction * n_periods))
+        key = prepared.iloc[:, -last:].mean(axis=1)
+    positions = np.argsort(-key.to_numpy(), kind="stable")
+    return list(prepared.index[positions])
+
+
+def _find_core(
+    candidates: Sequence[Hashable], test: object, settings: PhillipsSulSettings
+) -> list[Hashable] | None:
+    for start in range(len(candidates) - 1):
+        best_t, best_size = -math.inf, 0
+        size = 2
+        while start + size <= len(candidates):
+            result = test(list(candidates[start : start + size]))  # type: ignore[operator]
+            if not result.t > settings.critical_t:
+                break
+            if result.t > best_t:
+                best_t, best_size = result.t, size
+            size += 1
+        if best_size >= 2:
+            return list(candidates[start : start + best_size])
+    return None
+
+
+def _sieve(
+    core: list[Hashable],
+    candidates: Sequence[Hashable],
+    test: object,
+    settings: PhillipsSulSettings,
+) -> list[Hashable]:
+    others = [entity for entity in candidates if entity not in set(core)]
+    t_values = {entity: test([*core, entity]).t for entity in others}  # type: ignore[operator]
+    cstar = settings.sieve_cstar
+    while cstar <= settings.sieve_max:
+        joined = [entity for entity in others if t_values[entity] > cstar]
+        if not joined:
+            return list(core)
+        club = [entity for entity in candidates if entity in set(core) | set(joined)]
+        if test(club).converges:  # type: ignore[operator]
+            return club
+        cstar += settings.sieve_increment
+    return list(core)
+
+
+def find_clubs(
+    prepared: pd.DataFrame, settings: PhillipsSulSettings | None = None
+) -> tuple[list[list[Hashable]], list[Hashable], list[Hashable]]:
+    """Phillips-Sul (2007) club clustering of a prepared panel (steps 1-4 of the module doc).
+
+    Parameters
+    ----------
+    prepared
+        Complete, already logged/filtered entity x period panel (see :func:`prepare_series`).
+    settings
+        :class:`PhillipsSulSettings`.
+
+    Returns
+    -------
+    (clubs, divergent, order)
+        Clubs as lists of entity labels in clustering order (club 1 first), the divergent
+        entities, and all entities in clustering order.
+    """
+    settings = settings or PhillipsSulSettings()
+    check_matrix(prepared)
+    if prepared.shape[0] < 2:
+        raise InputError(f"club clustering needs at least 2 entities, got {prepared.shape[0]}")
+    values = prepared.to_numpy(dtype=float)
+    row = {entity: position for position, entity in enumerate(prepared.index)}
+    cache: dict[frozenset[Hashable], LogTResult] = {}
+
+    def test(group: list[Hashable]) -> LogTResult:
+        key = frozenset(group)
+        if key not in cache:
+            cache[key] = _log_t(values[[row[entity] for entity in group]], settings)
+        return cache[key]
+
+    order = _ordering(prepared, settings)
+    remaining = list(order)
+    clubs: list[list[Hashable]] = []
+    while len(remaining) >= 2:
+        if test(remaining).converges:
+            clubs.append(list(remaining))
+            remaining = []
+            break
+        core = _find_core(remaining, test, settings)
+        if core is None:
+            break
+        club = _sieve(core, remaining, test, settings)
+        clubs.append(club)
+        remaining = [entity for entity in remaining if entity not in set(club)]
+    return clubs, remaining, order
+
+
+def merge_clubs(
+    prepared: pd.DataFrame,
+    clubs: Sequence[Sequence[Hashable]],
+    settings: PhillipsSulSettings | None = None,
+) -> list[list[Hashable]]:
+    """Phillips & Sul (2009) merging of adjacent clubs (module doc).
+
+    Clubs ``c`` and ``c+1`` are merged when the log-t test of their union passes; the
+    merged club is then tested against the next one; passes repeat until nothing merges.
+
+    Returns
+    -------
+    list of lists
+        The merged clubs, in order.
+    """
+    settings = settings or PhillipsSulSettings()
+    check_matrix(prepared)
+    values = prepared.to_numpy(dtype=float)
+    row = {entity: position for position, entity in enumerate(prepared.index)}
+    merged = [list(club) for club in clubs]
+    changed = True
+    while changed and len(merged) > 1:
+        changed = False
+        position = 0
+        while position < len(merged) - 1:
+            union = merged[position] + merged[position + 1]
+            if _log_t(values[[row[entity] for entity in union]], settings).converges:
+                merged[position] = union
+                del merged[position + 1]
+                changed = True
+            else:
+                position += 1
+    return merged
+
+
+def _result_row(group: str, result: LogTResult) -> dict[str, object]:
+    return {
+        "group": group,
+        "n": result.n,
+        "a": result.a,
+        "b": result.b,
+        "se": result.se,
+        "t": result.t,
+        "converges": result.converges,
+        "t0": result.t0,
+        "n_points": result.n_points,
+        "hac_lags": result.hac_lags,
+    }
+
+
+def phillips_sul(matrix: pd.DataFrame, settings: PhillipsSulSettings | None = None) -> ClubResult:
+    """Log-t test of all entities, club clustering and (optionally) club merging.
+
+    Parameters
+    ----------
+    matrix
+        Complete entity x period panel (columns in time order).
+    settings
+        :class:`PhillipsSulSettings`; default ``PhillipsSulSettings()``.
+
+    Returns
+    -------
+    ClubResult
+        ``log_t`` has a row ``all``, one row ``club <c>`` per final club and, with 2+
+        divergent entities, a row ``divergent``. ``club_table`` numbers final clubs from 1
+        (0 = divergent); ``club_size`` is the size of the entity's club (or of the divergent
+        group); ``final_rank`` is the position in the clustering order (1 = highest);
+        ``initial_club`` is the club before merging. ``transition`` holds ``h_it`` of the
+        prepared panel with the final club.
+
+    Raises
+    ------
+    InputError
+        Fewer than 2 entities, too few periods, or missing values.
+    """
+    settings = settings or PhillipsSulSettings()
+    prepared, warnings = prepare_series(matrix, settings)
+    overall = log_t_test(prepared, settings, prepared=True)
+    initial, divergent, order = find_clubs(prepared, settings)
+    clubs = merge_clubs(prepared, initial, settings) if settings.merge_clubs else initial
+
+    rows = [_result_row("all", overall)]
+    for number, club in enumerate(clubs, start=1):
+        rows.append(
+            _result_row(f"club {number}", log_t_test(prepared.loc[club], settings, prepared=True))
+        )
+    if len(divergent) >= 2:
+        rows.append(
+            _result_row("divergent", log_t_test(prepared.loc[divergent], settings, prepared=True))
+        )
+    log_t = pd.DataFrame(rows, columns=list(LOG_T_COLUMNS))
+
+    final_of = {entity: number for number, club in enumerate(clubs, start=1) for entity in club}
+    initial_of = {entity: number for number, club in enumerate(initial, start=1) for entity in club}
+    sizes = {number: len(club) for number, club in enumerate(clubs, start=1)}
+    sizes[0] = len(divergent)
+    club_table = pd.DataFrame(
+        {
+            "entity": order,
+            "club": pd.array([final_of.get(entity, 0) for entity in order], dtype="Int64"),
+            "club_size": pd.array(
+                [sizes[final_of.get(entity, 0)] for entity in order], dtype="Int64"
+            ),
+            "final_rank": pd.array(range(1, len(order) + 1), dtype="Int64"),
+            "initial_club": pd.array(
+                [initial_of.get(entity, 0) for entity in order], dtype="Int64"
+            ),
+        }
+    )
+    paths = relative_transition(prepared)
+    transition = (
+        paths.rename_axis(index="entity", columns="period")
+        .stack(future_stack=True)
+        .rename("h")
+        .reset_index()
+    )
+    transition["club"] = pd.array(
+        [final_of.get(entity, 0) for entity in transition["entity"]], dtype="Int64"
+    )
+    return ClubResult(
+        prepared=prepared,
+        overall=overall,
+        clubs=clubs,
+        initial_clubs=initial,
+        divergent=divergent,
+        order=order,
+        log_t=log_t,
+        club_table=club_table,
+        transition=transition[list(TRANSITION_COLUMNS)],
+        warnings=warnings,
+    )

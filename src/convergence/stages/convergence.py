@@ -1,0 +1,146 @@
+"""Stage of ``convergence.smk``: beta, sigma and Phillips-Sul club convergence of D, and
+their figures.
+
+A data set with one entity (or too few periods) cannot be tested: its tables are written
+empty, the reason goes to the provenance (``data_checks``), the log and ``summary.md``,
+and its figures say so instead of drawing empty axes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from convergence.analysis.beta import BETA_COLUMNS, BETA_POINT_COLUMNS
+from convergence.analysis.convergence_tests import ConvergenceTestSettings, convergence_tests
+from convergence.analysis.phillips_sul import CLUB_COLUMNS, LOG_T_COLUMNS
+from convergence.analysis.sigma import SIGMA_COLUMNS, SIGMA_TREND_COLUMNS
+from convergence.config import config_hash
+from convergence.data.canonical import write_csv_atomic
+from convergence.errors import InputError
+from convergence.provenance import base_record, read_json, write_json_atomic
+
+log = logging.getLogger(__name__)
+
+
+def _read(path: str | Path) -> pd.DataFrame:
+    return pd.read_csv(path, dtype={"entity": str, "period": str})
+
+#: the series tested per data set (the coupling coordination degree).
+SERIES = "D"
+EMPTY_COLUMNS: dict[str, tuple[str, ...]] = {
+    "beta": BETA_COLUMNS,
+    "points": BETA_POINT_COLUMNS,
+    "sigma": SIGMA_COLUMNS,
+    "sigma_trend": SIGMA_TREND_COLUMNS,
+    "log_t": LOG_T_COLUMNS,
+    "clubs": CLUB_COLUMNS,
+    "transition": ("entity", "period", "h", "club"),
+}
+
+
+def run(
+    *,
+    dataset: str,
+    coupling_path: str | Path,
+    measure_provenance_path: str | Path,
+    settings: Mapping[str, Any],
+    beta_path: str | Path,
+    points_path: str | Path,
+    sigma_path: str | Path,
+    sigma_trend_path: str | Path,
+    log_t_path: str | Path,
+    clubs_path: str | Path,
+    transition_path: str | Path,
+    provenance_path: str | Path,
+) -> str:
+    """Test convergence of ``D`` across the data set's entities; return the verdict."""
+    parsed = ConvergenceTestSettings.from_mapping(settings)
+    coupling = _read(coupling_path)
+    panel = coupling.set_index(["entity", "period"])[SERIES].dropna()
+    paths = {
+        "beta": beta_path,
+        "points": points_path,
+        "sigma": sigma_path,
+        "sigma_trend": sigma_trend_path,
+        "log_t": log_t_path,
+        "clubs": clubs_path,
+        "transition": transition_path,
+    }
+    data_checks: list[dict[str, Any]] = []
+    try:
+        result = convergence_tests(panel, parsed, series=SERIES)
+    except InputError as error:
+        verdict = f"not tested: {error}"
+        log.warning("[convergence] convergence_not_tested: %s", error)
+        data_checks.append(
+            {
+                "stage": "convergence",
+                "code": "convergence_not_tested",
+                "message": f"convergence tests of {SERIES} skipped: {error}",
+                "details": {"entities": sorted(panel.index.get_level_values(0).unique())},
+            }
+        )
+        tables = {name: pd.DataFrame(columns=list(columns)) for name, columns in EMPTY_COLUMNS.items()}
+        size: dict[str, int] = {}
+    else:
+        verdict = result.verdict
+        for warning in result.warnings:
+            log.warning("[convergence] %s", warning)
+            data_checks.append(
+                {"stage": "convergence", "code": "convergence_sample", "message": warning}
+            )
+        tables = {
+            "beta": result.beta,
+            "points": result.beta_points,
+            "sigma": result.sigma,
+            "sigma_trend": result.sigma_trend,
+            "log_t": result.log_t,
+            "clubs": result.clubs,
+            "transition": result.transition,
+        }
+        size = {"n_entities": result.n_entities, "n_periods": result.n_periods}
+    for name, table in tables.items():
+        write_csv_atomic(table, paths[name])
+    measured = read_json(measure_provenance_path)
+    write_json_atomic(
+        base_record(
+            stage="convergence",
+            dataset=dataset,
+            series=SERIES,
+            data_sha256=measured.get("data_sha256"),
+            config_sha256=config_hash(parsed.conventions()),
+            conventions=parsed.conventions(),
+            verdict=verdict,
+            data_checks=data_checks,
+            **size,
+        ),
+        provenance_path,
+    )
+    log.info("%s: %s", dataset, verdict)
+    return verdict
+
+
+def run_figure(
+    *,
+    figure: str,
+    inputs: Mapping[str, str | Path],
+    png: str | Path,
+    pdf: str | Path,
+    title: str,
+) -> None:
+    """Draw a convergence figure, or a note saying why the data set has none."""
+    from convergence.plotting.common import note_figure
+    from convergence.plotting.convergence_tests import FIGURES
+
+    if figure not in FIGURES:
+        raise ValueError(f"figure must be one of {sorted(FIGURES)}, got {figure!r}")
+    tables = {name: _read(path) for name, path in inputs.items()}
+    if any(table.empty for table in tables.values()):
+        note_figure(png, pdf, "convergence tests not run (see convergence/provenance.json)", title)
+        return
+    FIGURES[figure](*tables.values(), png, pdf, title=title)

@@ -1,0 +1,58 @@
+rule convergence:
+    """Beta, sigma and Phillips-Sul club convergence of D across the data set's entities."""
+    input:
+        coupling=rules.measure.output.coupling,
+        provenance=rules.measure.output.provenance,
+    output:
+        beta=report(
+            f"{RESULTS}/{{dataset}}/convergence/beta.csv",
+            caption="../report/convergence_table.rst",
+            category="Convergence tests",
+            subcategory="{dataset}",
+        ),
+        points=f"{RESULTS}/{{dataset}}/convergence/beta_points.csv",
+        sigma=f"{RESULTS}/{{dataset}}/convergence/sigma.csv",
+        sigma_trend=f"{RESULTS}/{{dataset}}/convergence/sigma_trend.csv",
+        log_t=f"{RESULTS}/{{dataset}}/convergence/log_t.csv",
+        clubs=f"{RESULTS}/{{dataset}}/convergence/clubs.csv",
+        transition=f"{RESULTS}/{{dataset}}/convergence/transition.csv",
+        provenance=f"{RESULTS}/{{dataset}}/convergence/provenance.json",
+    params:
+        settings=config["convergence_tests"],
+        code=fingerprint("convergence"),
+    log:
+        f"{RESULTS}/logs/convergence/{{dataset}}.log",
+    conda:
+        "../../envs/convergence.yaml"
+    script:
+        "../scripts/convergence.py"
+
+
+rule figure_convergence:
+    """Relative transition paths coloured by club; beta scatter with the fit line."""
+    input:
+        unpack(
+            lambda wildcards: {
+                name: getattr(rules.convergence.output, name)
+                for name in CONVERGENCE_FIGURES[wildcards.figure]
+            }
+        ),
+    output:
+        png=report(
+            f"{RESULTS}/{{dataset}}/figures/{{figure}}.png",
+            caption="../report/convergence_figure.rst",
+            category="Convergence tests",
+            subcategory="{dataset}",
+        ),
+        pdf=f"{RESULTS}/{{dataset}}/figures/{{figure}}.pdf",
+    wildcard_constraints:
+        figure="|".join(CONVERGENCE_FIGURES),
+    params:
+        figure=lambda wildcards: wildcards.figure,
+        code=fingerprint("convergence"),
+    log:
+        f"{RESULTS}/logs/figures/{{figure}}_{{dataset}}.log",
+    conda:
+        "../../envs/convergence.yaml"
+    script:
+        "../scripts/figure_convergence.py"

@@ -1,0 +1,18 @@
+"""Snakemake glue: one convergence-test figure."""
+
+from typing import TYPE_CHECKING
+
+from convergence.logging import configure_logging
+from convergence.stages import convergence
+
+if TYPE_CHECKING:
+    from snakemake.script import snakemake
+
+configure_logging(snakemake.log[0])
+convergence.run_figure(
+    figure=snakemake.params.figure,
+    inputs=dict(snakemake.input.items()),
+    png=snakemake.output.png,
+    pdf=snakemake.output.pdf,
+    title=snakemake.wildcards.dataset,
+)
