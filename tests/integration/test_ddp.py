@@ -25,7 +25,7 @@ from mlflow.tracking import MlflowClient
 from panels import trending_panel
 
 from convergence.measures.index import MeasurementSpec
-from convergence.settings import ModelSettings
+from convergence.settings import ModelSettings, TrainingSettings
 from convergence.tracking.mlflow_tracking import TrackingContext, init_experiments, parent_run
 from convergence.training.backtest import train_and_backtest
 
@@ -70,7 +70,7 @@ def backtest(tmp_path: Path, name: str, **device: object) -> tuple[pd.DataFrame,
             mspec=SPEC,
             model_name="mlp",
             model=ModelSettings.from_mapping(MODEL),
-            training_cfg={**TRAINING, **device},
+            settings=TrainingSettings.from_mapping({**TRAINING, **device}),
             seed=0,
             out_dir=root / "out",
             tracking=TrackingContext(uri, experiment, run_id),

@@ -183,6 +183,7 @@ def test_run_train_logs_parent_and_fold_runs(
         experiments_path=experiments_path,
         predictions_path=predictions_path,
         run_json_path=run_json_path,
+        checkpoint_dir=run_json_path.parent / "checkpoints",
     )
 
     record = json.loads(run_json_path.read_text())
