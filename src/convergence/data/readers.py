@@ -172,19 +172,42 @@ def require_columns(frame: pd.DataFrame, columns: Sequence[str], path: Path) -> 
             )
 
 
+def _python_float(text: str) -> float:
+    """``float(text)``, NaN when Python cannot read it either."""
+    try:
+        return float(text)
+    except ValueError:
+        return float("nan")
+
+
 def parse_numbers(cells: pd.Series, path: Path, column: str) -> pd.Series:
     """Convert a text column to float; missing tokens become NaN.
 
     Raises :class:`DataFileError` naming the column and CSV line of the first cell that is
-    neither a number nor a missing token.
+    neither a number nor a missing token, or that is not finite (``inf``, ``-inf``,
+    ``1e999``: such values would pass ingest and break normalization later).
     """
     missing = cells.isin(MISSING_TOKENS)
     numbers = pd.to_numeric(cells.where(~missing), errors="coerce").astype(float)
     bad = numbers.isna() & ~missing
     if bad.any():
+        # pandas gives up on some texts Python reads (1e999 -> inf): use Python's reading.
+        numbers.loc[bad] = cells.loc[bad].map(_python_float)
+        bad = numbers.isna() & ~missing
+    if bad.any():
         line = int(bad.idxmax())
         raise DataFileError(
             str(path), f"value {cells.loc[line]!r} is not a number", column=column, row=line
+        )
+    infinite = np.isinf(numbers.to_numpy())
+    if infinite.any():
+        line = int(numbers.index[int(np.argmax(infinite))])
+        raise DataFileError(
+            str(path),
+            f"value {cells.loc[line]!r} on line {line} is not a finite number (inf, -inf or "
+            "too large for a float); write an empty cell or NA for a gap",
+            column=column,
+            row=line,
         )
     return numbers
 
