@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from convergence import diagnostics
 from convergence.config import config_hash
 from convergence.data.canonical import (
     period_to_float,
@@ -31,7 +32,12 @@ from convergence.measures.index import (
     apply_measurement,
     fit_measurement,
 )
-from convergence.measures.normalize import apply_minmax
+from convergence.measures.normalize import (
+    apply_minmax,
+    check_zero_range,
+    dominated_bounds_check,
+    normalization_settings,
+)
 from convergence.measures.similarity import (
     normalise_shares,
     pairwise_structure,
@@ -65,7 +71,7 @@ def run_ingest(
 
 def measurement_spec(spec: Mapping[str, Any], measures: Mapping[str, Any]) -> MeasurementSpec:
     """Build the measurement spec of a data set from its config entry and ``measures``."""
-    normalization = measures.get("normalization", {})
+    normalization = normalization_settings(measures, spec)
     return MeasurementSpec(
         subsystems={k: dict(v) for k, v in spec["subsystems"].items()},
         scope=normalization.get("scope", "pooled"),
@@ -116,12 +122,24 @@ def run_normalize(
     measures: Mapping[str, Any],
     normalized_path: str | Path,
     model_path: str | Path,
+    dataset: str | None = None,
 ) -> MeasurementModel:
-    """Fit bounds and entropy weights on the fit window; write normalized indicators."""
+    """Fit bounds and entropy weights on the fit window; write normalized indicators.
+
+    Fails on an indicator that is constant in the fit window (pooled, or per entity with
+    ``scope: per_entity``), naming it; records a ``pooled_bounds_dominated`` data check
+    in the model JSON's ``data_checks`` when one entity sets most pooled bounds.
+    """
     canonical = read_canonical(canonical_path)
     wide = to_wide(canonical, indicators=subsystem_indicators(spec))
     mspec = measurement_spec(spec, measures)
     mask = fit_window_mask(wide.index, measures.get("fit_end"))
+    fit_rows = wide if mask is None else wide.loc[mask.to_numpy()]
+    check_zero_range(fit_rows, mspec.scope, dataset=dataset)
+    data_checks = []
+    if mspec.scope == "pooled":
+        dominated = dominated_bounds_check(fit_rows, dataset=dataset)
+        data_checks += [dominated] if dominated else []
     model = fit_measurement(wide, mspec, fit_mask=mask)
     directions = {i: d for sub in mspec.subsystems.values() for i, d in sub.items()}
     normalized = apply_minmax(wide, model.bounds, directions, clip=mspec.clip)
@@ -133,17 +151,19 @@ def run_normalize(
         .dropna(subset=["value"])
     )
     write_csv_atomic(long, normalized_path)
-    fit_rows = int(mask.sum()) if mask is not None else len(wide)
+    n_fit_rows = int(mask.sum()) if mask is not None else len(wide)
     write_json_atomic(
         {
             "model": model.to_dict(),
             "fit_end": measures.get("fit_end"),
-            "fit_rows": fit_rows,
+            "fit_rows": n_fit_rows,
             "rows": len(wide),
+            "normalization": {"scope": mspec.scope, "headroom": mspec.headroom, "clip": mspec.clip},
+            "data_checks": data_checks,
         },
         model_path,
     )
-    log.info("fitted measurement model on %d of %d entity-periods", fit_rows, len(wide))
+    log.info("fitted measurement model on %d of %d entity-periods", n_fit_rows, len(wide))
     return model
 
 
@@ -175,6 +195,18 @@ def run_measure(
     write_csv_atomic(coupling, outputs["coupling"])
     write_csv_atomic(grade_distribution(coupling, mspec.grade_scale), outputs["grades"])
 
+    data_checks: list[dict[str, Any]] = []
+    n_entities = coupling["entity"].nunique()
+    if n_entities < 2:
+        data_checks.append(
+            diagnostics.check(
+                "measure",
+                "single_entity",
+                f"{n_entities} entity: sigma-convergence and structural similarity need at "
+                "least two entities; their tables are empty.",
+                entities=sorted(coupling["entity"].unique()),
+            )
+        )
     sigma = sigma_convergence(coupling.set_index(["entity", "period"])["D"]).reset_index()
     write_csv_atomic(sigma, outputs["sigma"])
     trends: dict[str, Any] = {}
@@ -188,6 +220,19 @@ def run_measure(
         # form shares: such entity-periods are left out of the similarity measures.
         negative = (sectors < 0).any(axis=1)
         trends["structure_rows_with_negative_values"] = int(negative.sum())
+        if negative.any():
+            per_entity = negative[negative].groupby(level="entity").size()
+            data_checks.append(
+                diagnostics.check(
+                    "measure",
+                    "negative_structure_values",
+                    f"{int(negative.sum())} entity-period(s) with a negative structure value "
+                    "were left out of the structural similarity.",
+                    entities=[str(e) for e in per_entity.index],
+                    counts={str(k): int(v) for k, v in per_entity.items()},
+                    rows=int(negative.sum()),
+                )
+            )
         shares = normalise_shares(sectors[~negative])
         pairs = pairwise_structure(shares)
         structure = structure_convergence(pairs).reset_index()
@@ -232,6 +277,7 @@ def run_measure(
             config_sha256=config_hash({"spec": spec, "measures": measures}),
             summary=summary,
             trends=trends,
+            data_checks=data_checks,
             **recovery,
         ),
         outputs["provenance"],

@@ -13,11 +13,19 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 
+from convergence.data.canonical import write_csv_atomic
 from convergence.data.ingest import ingest_dataset
 from convergence.diagnostics import DATA_CHECKS_KEY, DataCheck, data_checks_markdown, report
 from convergence.errors import ConfigError, DataFileError, InputError
+from convergence.measures.normalize import (
+    check_zero_range,
+    dominated_bounds_check,
+    normalization_settings,
+)
+from convergence.stages import measurement_spec, run_measure, run_normalize
 
 
 def write_long(tmp_path: Path, rows: list[tuple[str, str, str, Any]], **overrides: Any) -> dict:
@@ -227,3 +235,126 @@ def test_complete_panel_has_no_checks(tmp_path: Path) -> None:
     spec = write_long(tmp_path, panel_rows(["A", "B", "C"], range(2000, 2004)))
     _, provenance = ingest_dataset("toy", spec, root=tmp_path)
     assert provenance[DATA_CHECKS_KEY] == []
+
+
+# ---------------------------------------------------------------------------
+# Normalize
+# ---------------------------------------------------------------------------
+
+
+def wide_panel(values: dict[str, dict[str, list[float]]]) -> pd.DataFrame:
+    """{entity: {indicator: values per period}} -> wide panel from 2000."""
+    frames = []
+    for entity, columns in values.items():
+        n = len(next(iter(columns.values())))
+        frame = pd.DataFrame(columns)
+        frame["entity"] = entity
+        frame["period"] = [str(2000 + k) for k in range(n)]
+        frames.append(frame)
+    return pd.concat(frames).set_index(["entity", "period"]).sort_index()
+
+
+def test_constant_indicator_pooled_is_an_error_naming_it() -> None:
+    wide = wide_panel({"A": {"x": [1, 2], "y": [0, 0]}, "B": {"x": [3, 4], "y": [0, 0]}})
+    with pytest.raises(InputError, match=r"scope pooled\): indicator\(s\) 'y' \(always 0\)"):
+        check_zero_range(wide, "pooled", dataset="toy")
+    with pytest.raises(InputError, match=r"datasets\.toy\.subsystems"):
+        check_zero_range(wide, "pooled", dataset="toy")
+
+
+def test_constant_indicator_per_entity_names_indicator_and_entity() -> None:
+    wide = wide_panel({"A": {"x": [1, 2], "y": [5, 5]}, "B": {"x": [3, 4], "y": [1, 2]}})
+    check_zero_range(wide, "pooled")  # y varies across entities: fine pooled
+    with pytest.raises(InputError, match=r"indicator 'y' of entity 'A' is constant"):
+        check_zero_range(wide, "per_entity")
+
+
+def test_dominated_pooled_bounds_warn_and_name_per_entity(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # BIG sets the maximum of all three indicators.
+    wide = wide_panel(
+        {
+            "A": {"x": [1, 2], "y": [1, 3], "z": [2, 1]},
+            "B": {"x": [2, 1], "y": [2, 2], "z": [1, 3]},
+            "BIG": {"x": [50, 90], "y": [70, 80], "z": [60, 99]},
+        }
+    )
+    with caplog.at_level(logging.WARNING):
+        found = dominated_bounds_check(wide, dataset="toy")
+    assert found is not None and found["code"] == "pooled_bounds_dominated"
+    assert found["details"]["entities"] == ["BIG"]
+    assert found["details"]["counts"] == {"BIG (max)": 3}
+    assert "BIG sets the max of 3 of 3 indicators" in found["message"]
+    assert "scope: per_entity exists (datasets.toy.normalization.scope)" in found["message"]
+    assert "pooled_bounds_dominated" in caplog.text
+
+
+def test_tied_bounds_do_not_count_as_dominated() -> None:
+    # Zeros (e.g. from fill_missing) shared by several entities set no one's minimum.
+    wide = wide_panel(
+        {
+            "A": {"x": [0, 2], "y": [0, 3]},
+            "B": {"x": [0, 5], "y": [0, 2]},
+            "C": {"x": [0, 4], "y": [0, 9]},
+        }
+    )
+    assert dominated_bounds_check(wide) is None
+
+
+def test_per_dataset_normalization_overrides_global() -> None:
+    measures = {"normalization": {"scope": "pooled", "headroom": 0.1, "clip": True}}
+    spec = {
+        "subsystems": {"a": {"x": "benefit"}, "b": {"y": "benefit"}},
+        "normalization": {"scope": "per_entity"},
+    }
+    assert normalization_settings(measures, spec) == {
+        "scope": "per_entity",
+        "headroom": 0.1,
+        "clip": True,
+    }
+    mspec = measurement_spec(spec, measures)
+    assert (mspec.scope, mspec.headroom, mspec.clip) == ("per_entity", 0.1, True)
+    assert normalization_settings({}, None) == {"scope": "pooled", "headroom": 0.0, "clip": True}
+
+
+def test_run_normalize_stores_checks_and_fails_on_constant(tmp_path: Path) -> None:
+    rows = []
+    for entity, scale in (("A", 1.0), ("B", 1.5), ("BIG", 100.0)):
+        for k in range(4):
+            rows.append((entity, str(2000 + k), "first", "x", scale * (k + 1)))
+            rows.append((entity, str(2000 + k), "second", "y", scale * (k + 2)))
+    canonical = pd.DataFrame(rows, columns=["entity", "period", "subsystem", "indicator", "value"])
+    write_csv_atomic(canonical, tmp_path / "canonical.csv")
+    spec = {"subsystems": {"first": {"x": "benefit"}, "second": {"y": "benefit"}}}
+    run_normalize(
+        tmp_path / "canonical.csv", spec, {}, tmp_path / "n.csv", tmp_path / "m.json", "toy"
+    )
+    record = json.loads((tmp_path / "m.json").read_text())
+    assert [c["code"] for c in record[DATA_CHECKS_KEY]] == ["pooled_bounds_dominated"]
+    assert record["normalization"] == {"scope": "pooled", "headroom": 0.0, "clip": True}
+
+    canonical.loc[canonical["indicator"] == "y", "value"] = 7.0
+    write_csv_atomic(canonical, tmp_path / "canonical.csv")
+    with pytest.raises(InputError, match=r"'y' \(always 7\)"):
+        run_normalize(
+            tmp_path / "canonical.csv", spec, {}, tmp_path / "n.csv", tmp_path / "m.json", "toy"
+        )
+
+
+def test_measure_of_one_entity_records_empty_sigma(tmp_path: Path) -> None:
+    rows = [("US", str(2000 + k), "first", "x", float(k + 1)) for k in range(5)]
+    rows += [("US", str(2000 + k), "second", "y", float(k * k + 1)) for k in range(5)]
+    canonical = pd.DataFrame(rows, columns=["entity", "period", "subsystem", "indicator", "value"])
+    write_csv_atomic(canonical, tmp_path / "canonical.csv")
+    (tmp_path / "ingest.json").write_text(json.dumps({"dataset": "one", "sha256": None}))
+    spec = {"subsystems": {"first": {"x": "benefit"}, "second": {"y": "benefit"}}}
+    run_normalize(tmp_path / "canonical.csv", spec, {}, tmp_path / "n.csv", tmp_path / "m.json")
+    names = ("coupling", "grades", "sigma", "pairs", "structure", "provenance")
+    outputs = {name: str(tmp_path / f"{name}.out") for name in names}
+    run_measure(
+        tmp_path / "canonical.csv", tmp_path / "m.json", tmp_path / "ingest.json", spec, {}, outputs
+    )
+    record = json.loads(Path(outputs["provenance"]).read_text())
+    assert [c["code"] for c in record[DATA_CHECKS_KEY]] == ["single_entity"]
+    assert record[DATA_CHECKS_KEY][0]["details"]["entities"] == ["US"]
