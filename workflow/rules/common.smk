@@ -4,6 +4,7 @@ from pathlib import Path
 
 from convergence.config import training_config, validate_config
 from convergence.provenance import code_fingerprint
+from convergence.tracking.uri import tracking_uri_for
 
 config = validate_config(config)
 RESULTS = config["results_dir"]
