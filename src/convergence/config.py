@@ -55,8 +55,30 @@ def load_schema(path: Path = SCHEMA_PATH) -> dict[str, Any]:
         return yaml.safe_load(handle)
 
 
+def _coerce_command_line_values(config: dict[str, Any]) -> dict[str, Any]:
+    """Turn digit strings in ``seeds`` into integers.
+
+    ``snakemake --config seeds=[0]`` passes the list's items as text (``['0']``), which
+    the schema would reject as "'0' is not of type 'integer'". Only strings of digits are
+    converted (``seeds=[0,3]`` works); anything else is left for the schema to report.
+    A single seed given without brackets (``seeds=0``, an integer) becomes ``[0]``.
+    """
+    seeds = config.get("seeds")
+    if isinstance(seeds, int) and not isinstance(seeds, bool):
+        config["seeds"] = [seeds]
+    elif isinstance(seeds, list):
+        config["seeds"] = [
+            int(seed) if isinstance(seed, str) and seed.strip().isdigit() else seed
+            for seed in seeds
+        ]
+    return config
+
+
 def validate_config(config: Mapping[str, Any], schema: Mapping[str, Any] | None = None) -> dict:
     """Validate ``config`` and return a copy with schema defaults filled in.
+
+    Digit strings in ``seeds`` become integers first (see
+    :func:`_coerce_command_line_values`: ``--config seeds=[0]`` works).
 
     Raises
     ------
@@ -64,7 +86,7 @@ def validate_config(config: Mapping[str, Any], schema: Mapping[str, Any] | None 
         Naming the dotted key path of the first problem found (the most specific one).
     """
     schema = load_schema() if schema is None else schema
-    instance = copy.deepcopy(dict(config))
+    instance = _coerce_command_line_values(copy.deepcopy(dict(config)))
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(instance), key=lambda e: (len(e.path), e.message))
     if errors:
@@ -96,6 +118,30 @@ def _check_cross_references(config: Mapping[str, Any]) -> None:
                 f"train_models[{index}]",
                 f"unknown model {model!r}; defined models: {sorted(config.get('models', {}))}",
             )
+    train_models = list(config.get("train_models", []))
+    evaluation = config.get("evaluation", {})
+    reference = evaluation.get("reference")
+    if train_models and reference not in train_models:
+        raise ConfigError(
+            "evaluation.reference",
+            f"{reference!r} is not in train_models {train_models}; the baselines, the "
+            "evaluation and the scenarios compare against it and would be left out of the run",
+        )
+    for dataset, items in (evaluation.get("scenarios") or {}).items():
+        if dataset not in config["datasets"]:
+            raise ConfigError(
+                f"evaluation.scenarios.{dataset}",
+                f"unknown data set {dataset!r}; data sets: {sorted(config['datasets'])}",
+            )
+        spec = config["datasets"][dataset]
+        valid = [ind for members in spec["subsystems"].values() for ind in members]
+        for index, item in enumerate(items):
+            if item.get("indicator") not in valid:
+                raise ConfigError(
+                    f"evaluation.scenarios.{dataset}[{index}].indicator",
+                    f"unknown indicator {item.get('indicator')!r}; a scenario scales a "
+                    f"subsystem indicator of {dataset!r}: {valid}",
+                )
     weights = config.get("measures", {}).get("subsystem_weights")
     if weights:
         for name, spec in config["datasets"].items():

@@ -52,8 +52,29 @@ def base_record(**fields: Any) -> dict[str, Any]:
     return record
 
 
+def umask_file_mode() -> int:
+    """The mode a newly created file gets from ``open()``: ``0o666 & ~umask``."""
+    # The umask can only be read by setting it; set it straight back.
+    current = os.umask(0o022)
+    os.umask(current)
+    return 0o666 & ~current
+
+
+def publish_atomic(temporary: Path | str, target: Path | str) -> None:
+    """Give ``temporary`` the umask's file mode, then move it over ``target`` in one step.
+
+    :func:`tempfile.mkstemp` creates files with mode 0600 whatever the umask; without the
+    ``chmod`` every table and JSON would be private to its owner, unlike the figures.
+    """
+    os.chmod(temporary, umask_file_mode())
+    os.replace(temporary, target)
+
+
 def write_json_atomic(data: Mapping[str, Any], path: str | Path) -> None:
-    """Write JSON through a temporary file so a crash leaves no partial file."""
+    """Write JSON through a temporary file so a crash leaves no partial file.
+
+    The file gets the mode the umask gives new files (``0o666 & ~umask``).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -61,7 +82,7 @@ def write_json_atomic(data: Mapping[str, Any], path: str | Path) -> None:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             json.dump(data, handle, indent=2, sort_keys=True, default=str)
             handle.write("\n")
-        os.replace(tmp, path)
+        publish_atomic(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -9,30 +9,22 @@ import pandas as pd
 import pytest
 from statsmodels.tsa.filters.hp_filter import hpfilter
 
-from convergence.analysis import (
-    BETA_COLUMNS,
+from convergence.analysis.beta import BETA_COLUMNS, BetaSettings, beta_convergence
+from convergence.analysis.convergence_tests import ConvergenceTestSettings, convergence_tests
+from convergence.analysis.panel import balance_panel, to_entity_period, to_long
+from convergence.analysis.phillips_sul import (
     CLUB_COLUMNS,
     LOG_T_COLUMNS,
-    SIGMA_TREND_COLUMNS,
-    BetaSettings,
-    ConvergenceTestSettings,
     PhillipsSulSettings,
-    balance_panel,
-    beta_convergence,
-    convergence_tests,
     find_clubs,
-    gini,
     hp_trend,
     log_t_test,
     merge_clubs,
     phillips_sul,
     prepare_series,
-    sigma_table,
-    sigma_trend,
-    to_entity_period,
-    to_long,
+    regression_start,
 )
-from convergence.analysis.phillips_sul import regression_start
+from convergence.analysis.sigma import SIGMA_TREND_COLUMNS, gini, sigma_table, sigma_trend
 from convergence.errors import ConfigError, InputError
 
 N_PERIODS = 60

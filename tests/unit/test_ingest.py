@@ -131,7 +131,8 @@ def test_write_csv_atomic_leaves_old_file_on_failure(
 
 
 def test_ingest_canonical_rows_subsystems_and_provenance(tmp_path: Path) -> None:
-    spec = make_dataset(tmp_path)
+    # 1962 is partial (no entity complete); keep it here to see every drop reason.
+    spec = make_dataset(tmp_path, partial_last_period="keep")
     canonical, provenance = ingest_dataset("toy", spec, root=tmp_path)
     expected = pd.DataFrame(
         {
@@ -158,6 +159,13 @@ def test_ingest_canonical_rows_subsystems_and_provenance(tmp_path: Path) -> None
     assert provenance["sha256"] == spec["sha256"]
     assert provenance["source_file"] == "panel.csv"
     assert provenance["frequency"] == "annual"
+    codes = [check["code"] for check in provenance["data_checks"]]
+    assert codes == [
+        "missing_values_dropped",
+        "partial_last_period",
+        "entities_dropped",
+        "entity_periods_without_D",
+    ]
 
 
 def test_ingest_drops_entities_with_few_complete_periods(tmp_path: Path) -> None:

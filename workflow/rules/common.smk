@@ -11,6 +11,7 @@ from convergence.plotting import (
 )
 from convergence.provenance import code_fingerprint
 from convergence.settings import training_settings
+from convergence.tracking.uri import tracking_uri_for
 
 config = validate_config(config)
 RESULTS = config["results_dir"]

@@ -4,7 +4,9 @@ rule mlflow_init:
         experiments=f"{RESULTS}/mlflow/experiments.json",
     params:
         datasets=DATASETS,
-        tracking_uri=config["tracking"]["uri"],
+        # The RESOLVED URI ($MLFLOW_TRACKING_URI first): changing it reruns this rule and
+        # so the pre-flight check, also on an existing results folder.
+        tracking_uri=tracking_uri_for(config["tracking"]["uri"], RESULTS),
         # results/mlflow/experiments.json -> results
         results_dir=lambda wildcards, output: str(Path(output.experiments).parents[1]),
         code=fingerprint("tracking"),

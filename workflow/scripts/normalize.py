@@ -15,4 +15,5 @@ normalize.run(
     measures=snakemake.params.measures,
     normalized_path=snakemake.output.normalized,
     model_path=snakemake.output.model,
+    dataset=snakemake.wildcards.dataset,
 )

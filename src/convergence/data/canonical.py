@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from convergence.errors import DataFileError, InputError
+from convergence.provenance import publish_atomic
 
 CANONICAL_COLUMNS: tuple[str, ...] = ("entity", "period", "subsystem", "indicator", "value")
 """Columns of the canonical long table, in order."""
@@ -203,6 +204,7 @@ def write_csv_atomic(frame: pd.DataFrame, path: Path | str, *, index: bool = Fal
 
     The CSV goes to a temporary file in the same folder, which then replaces ``path`` in
     one step, so a failure never leaves a partial file behind. Parent folders are created.
+    The file gets the mode the umask gives new files (``0o666 & ~umask``).
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -226,7 +228,7 @@ def _atomic_target(target: Path) -> Iterator[Path]:
     temporary = Path(name)
     try:
         yield temporary
+        publish_atomic(temporary, target)
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
-    os.replace(temporary, target)

@@ -18,6 +18,7 @@ not supported, blank lines are skipped but counted).
 
 from __future__ import annotations
 
+import datetime as _dt
 import gzip
 import re
 import zlib
@@ -172,19 +173,42 @@ def require_columns(frame: pd.DataFrame, columns: Sequence[str], path: Path) -> 
             )
 
 
+def _python_float(text: str) -> float:
+    """``float(text)``, NaN when Python cannot read it either."""
+    try:
+        return float(text)
+    except ValueError:
+        return float("nan")
+
+
 def parse_numbers(cells: pd.Series, path: Path, column: str) -> pd.Series:
     """Convert a text column to float; missing tokens become NaN.
 
     Raises :class:`DataFileError` naming the column and CSV line of the first cell that is
-    neither a number nor a missing token.
+    neither a number nor a missing token, or that is not finite (``inf``, ``-inf``,
+    ``1e999``: such values would pass ingest and break normalization later).
     """
     missing = cells.isin(MISSING_TOKENS)
     numbers = pd.to_numeric(cells.where(~missing), errors="coerce").astype(float)
     bad = numbers.isna() & ~missing
     if bad.any():
+        # pandas gives up on some texts Python reads (1e999 -> inf): use Python's reading.
+        numbers.loc[bad] = cells.loc[bad].map(_python_float)
+        bad = numbers.isna() & ~missing
+    if bad.any():
         line = int(bad.idxmax())
         raise DataFileError(
             str(path), f"value {cells.loc[line]!r} is not a number", column=column, row=line
+        )
+    infinite = np.isinf(numbers.to_numpy())
+    if infinite.any():
+        line = int(numbers.index[int(np.argmax(infinite))])
+        raise DataFileError(
+            str(path),
+            f"value {cells.loc[line]!r} on line {line} is not a finite number (inf, -inf or "
+            "too large for a float); write an empty cell or NA for a gap",
+            column=column,
+            row=line,
         )
     return numbers
 
@@ -217,6 +241,66 @@ def parse_periods(cells: pd.Series, path: Path, column: str) -> pd.Series:
             row=line,
         )
     return labels.astype(object)
+
+
+DATE_FREQUENCIES: tuple[str, ...] = ("monthly", "quarterly", "annual")
+"""Values of the ``dates`` option: the period an ISO date is mapped to."""
+
+_ISO_DATE = re.compile(r"^(\d{4})-(\d{2})(?:-(\d{2}))?(?:[T ].*)?$")
+
+
+def _iso_date_label(text: str, frequency: str) -> str | None:
+    """Canonical label of the month, quarter or year an ISO date falls in (None: unreadable)."""
+    match = _ISO_DATE.match(text)
+    if match is None:
+        return None
+    year, month = int(match.group(1)), int(match.group(2))
+    try:
+        _dt.date(year, month, int(match.group(3) or 1))
+    except ValueError:
+        return None
+    if frequency == "monthly":
+        return f"{year:04d}-{month:02d}"
+    if frequency == "quarterly":
+        return f"{year:04d}Q{(month - 1) // 3 + 1}"
+    return f"{year:04d}"
+
+
+def parse_iso_dates(cells: pd.Series, path: Path, column: str, frequency: str) -> pd.Series:
+    """Map ISO dates (``2005-09-30``, ``2005-09``) to canonical period labels.
+
+    ``frequency`` ``monthly`` gives ``2005-09``, ``quarterly`` ``2005Q3``, ``annual``
+    ``2005``. Raises :class:`DataFileError` naming the column and CSV line of the first
+    cell that is not a valid ISO date.
+    """
+    distinct = {raw: _iso_date_label(raw, frequency) for raw in cells.unique()}
+    labels = cells.map(distinct)
+    unreadable = labels.isna()
+    if unreadable.any():
+        line = int(unreadable.idxmax())
+        raise DataFileError(
+            str(path),
+            f"period {cells.loc[line]!r} is not an ISO date (YYYY-MM-DD or YYYY-MM)",
+            column=column,
+            row=line,
+        )
+    return labels.astype(object)
+
+
+def _periods(
+    text: pd.DataFrame, column: str, options: Mapping[str, Any], path: Path, source: str
+) -> pd.Series:
+    """Period labels of a generic file: ISO dates with the ``dates`` option, else labels."""
+    dates = options.get("dates")
+    if dates is None:
+        return parse_periods(text[column], path, column)
+    if dates not in DATE_FREQUENCIES:
+        raise ConfigError(
+            _option_key(source, "dates"),
+            f"must be one of {', '.join(DATE_FREQUENCIES)} (the period each ISO date is "
+            f"mapped to), got {dates!r}",
+        )
+    return parse_iso_dates(text[column], path, column, str(dates))
 
 
 def require_text(cells: pd.Series, path: Path, column: str) -> None:
@@ -558,9 +642,11 @@ def read_long_csv(path: Path | None, options: Mapping[str, Any], *, source: str)
 
     Option ``columns`` maps the roles ``entity``, ``period``, ``indicator``, ``value`` to
     CSV column names (each defaults to the role name). Periods are years (``1960`` or
-    ``1960.0``), quarters (``1960Q1``) or months (``1960-01``); other columns are ignored.
+    ``1960.0``), quarters (``1960Q1``) or months (``1960-01``); with option ``dates``
+    (``monthly``, ``quarterly`` or ``annual``) they are ISO dates (``1960-03-31``) mapped
+    to the month, quarter or year they fall in. Other columns are ignored.
     """
-    _check_option_names(options, ("columns",), source)
+    _check_option_names(options, ("columns", "dates"), source)
     file_path = _require_path(path, source)
     names = _column_mapping(options, LONG_COLUMNS, source)
     text = read_csv_text(file_path)
@@ -570,7 +656,7 @@ def read_long_csv(path: Path | None, options: Mapping[str, Any], *, source: str)
     table = pd.DataFrame(
         {
             "entity": text[names["entity"]],
-            "period": parse_periods(text[names["period"]], file_path, names["period"]),
+            "period": _periods(text, names["period"], options, file_path, source),
             "indicator": text[names["indicator"]],
             "value": parse_numbers(text[names["value"]], file_path, names["value"]),
         }
@@ -582,13 +668,36 @@ def read_long_csv(path: Path | None, options: Mapping[str, Any], *, source: str)
 def read_wide_csv(path: Path | None, options: Mapping[str, Any], *, source: str) -> RawTable:
     """Read a generic wide CSV: one row per entity and period, one column per indicator.
 
-    Options: ``columns`` maps the roles ``entity`` and ``period`` to CSV column names
-    (defaults: the role names); ``indicators`` lists the indicator columns (null = every
-    other column).
+    Options:
+
+    ``columns``
+        maps the roles ``entity`` and ``period`` to CSV column names (defaults: the role
+        names).
+    ``entity``
+        a constant entity name for a file that holds one entity (a national series):
+        the file then needs no entity column (and ``columns.entity`` must not be given).
+    ``dates``
+        ``monthly``, ``quarterly`` or ``annual``: the period column holds ISO dates
+        (``2005-09-30`` or ``2005-09``), mapped to the month (``2005-09``), quarter
+        (``2005Q3``) or year (``2005``) they fall in. Two dates in one period are a
+        duplicate-key error (the reader does not aggregate).
+    ``indicators``
+        the indicator columns (null = every other column).
     """
-    _check_option_names(options, ("columns", "indicators"), source)
+    _check_option_names(options, ("columns", "indicators", "entity", "dates"), source)
     file_path = _require_path(path, source)
+    constant = options.get("entity")
+    if constant is not None:
+        if not isinstance(constant, str | int) or isinstance(constant, bool) or not str(constant):
+            raise ConfigError(_option_key(source, "entity"), "must be a non-empty name")
+        if "entity" in (options.get("columns") or {}):
+            raise ConfigError(
+                _option_key(source, "columns", "entity"),
+                "give either options.entity (one entity for the whole file) or an entity column",
+            )
     names = _column_mapping(options, ("entity", "period"), source)
+    if constant is not None:
+        names.pop("entity")
     text = read_csv_text(file_path)
     require_columns(text, list(names.values()), file_path)
     chosen = options.get("indicators")
@@ -599,11 +708,15 @@ def read_wide_csv(path: Path | None, options: Mapping[str, Any], *, source: str)
     if not indicators:
         raise DataFileError(str(file_path), "no indicator columns besides entity and period")
     require_columns(text, indicators, file_path)
-    require_text(text[names["entity"]], file_path, names["entity"])
+    if constant is None:
+        require_text(text[names["entity"]], file_path, names["entity"])
+        entity = text[names["entity"]]
+    else:
+        entity = pd.Series(str(constant), index=text.index, dtype=object)
     table = pd.DataFrame(
         {
-            "entity": text[names["entity"]],
-            "period": parse_periods(text[names["period"]], file_path, names["period"]),
+            "entity": entity,
+            "period": _periods(text, names["period"], options, file_path, source),
         }
     )
     check_unique(table, ["entity", "period"], file_path)

@@ -180,11 +180,14 @@ class MeasurementSpec:
     def from_config(
         cls, dataset: Mapping[str, Any], measures: Mapping[str, Any]
     ) -> MeasurementSpec:
-        """The spec of a data set from its config entry and the ``measures`` section."""
+        """The spec of a data set from its config entry and the ``measures`` section (the
+        data set's own ``normalization`` keys override the global ones)."""
+        from convergence.measures.normalize import normalization_settings
+
         return cls.from_dict(
             {
                 "subsystems": dataset["subsystems"],
-                **measures.get("normalization", {}),
+                **normalization_settings(measures, dataset),
                 "subsystem_weights": measures.get("subsystem_weights"),
                 "grade_scale": measures.get("grades") or DEFAULT_GRADE_SCALE,
             }

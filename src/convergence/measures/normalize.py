@@ -15,24 +15,47 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from convergence import diagnostics
 from convergence.errors import InputError
 
 __all__ = [
     "DIRECTIONS",
+    "NORMALIZATION_KEYS",
     "SCOPES",
     "MinMaxBounds",
     "ZScoreParams",
     "apply_minmax",
     "apply_zscore",
+    "check_zero_range",
+    "dominated_bounds_check",
     "fit_minmax",
     "fit_zscore",
     "invert_zscore",
+    "normalization_settings",
 ]
 
 #: Indicator directions: ``"benefit"`` (larger is better) or ``"cost"`` (smaller is better).
 DIRECTIONS: tuple[str, ...] = ("benefit", "cost")
 #: Scopes of min-max bounds: one pair per indicator, or one pair per (entity, indicator).
 SCOPES: tuple[str, ...] = ("pooled", "per_entity")
+#: Normalization settings, global (``measures.normalization``) or per data set.
+NORMALIZATION_KEYS: tuple[str, ...] = ("scope", "headroom", "clip")
+_NORMALIZATION_DEFAULTS = {"scope": "pooled", "headroom": 0.0, "clip": True}
+
+
+def normalization_settings(
+    measures: Mapping[str, object], dataset_spec: Mapping[str, object] | None = None
+) -> dict[str, object]:
+    """Effective ``{scope, headroom, clip}`` of a data set.
+
+    Defaults, then the global ``measures.normalization``, then the data set's own
+    ``datasets.<name>.normalization`` (only the keys it gives replace the global ones).
+    """
+    settings: dict[str, object] = dict(_NORMALIZATION_DEFAULTS)
+    for source in (measures.get("normalization"), (dataset_spec or {}).get("normalization")):
+        if isinstance(source, Mapping):
+            settings.update({k: v for k, v in source.items() if k in NORMALIZATION_KEYS})
+    return settings
 
 
 @dataclass(frozen=True)
@@ -294,4 +317,107 @@ def invert_zscore(
         standardized.to_numpy(dtype=float) * std + mean,
         index=standardized.index,
         columns=standardized.columns,
+    )
+
+
+def check_zero_range(fit_rows: pd.DataFrame, scope: str, *, dataset: str | None = None) -> None:
+    """Raise :class:`InputError` when an indicator is constant in the fit rows.
+
+    A zero-range indicator (pooled: the same value for every entity and period of the fit
+    window; ``per_entity``: the same value in every fit period of one entity) carries no
+    information: :func:`apply_minmax` would map it to 0.5 everywhere and silently make its
+    subsystem index meaningless. The error names every such indicator (and entity).
+    NaNs are ignored; an all-NaN indicator is :func:`fit_minmax`'s error.
+    """
+    check_wide(fit_rows)
+    where = f"datasets.{dataset}.subsystems" if dataset else "the subsystems"
+    if scope == "per_entity":
+        grouped = fit_rows.groupby(level=0, sort=True)
+        span = grouped.max() - grouped.min()
+        constant = [
+            (str(entity), str(indicator))
+            for entity, row in span.iterrows()
+            for indicator, value in row.items()
+            if value == 0
+        ]
+        if constant:
+            shown = "; ".join(f"indicator {i!r} of entity {e!r}" for e, i in constant[:10])
+            more = f" and {len(constant) - 10} more" if len(constant) > 10 else ""
+            raise InputError(
+                f"zero range in the fit window (scope per_entity): {shown}{more} is constant, "
+                "so its normalized value carries no information; use scope: pooled "
+                f"(datasets.<name>.normalization), drop the entity, or remove the indicator "
+                f"from {where}"
+            )
+        return
+    span = fit_rows.max(axis=0) - fit_rows.min(axis=0)
+    constant_indicators = [str(i) for i, value in span.items() if value == 0]
+    if constant_indicators:
+        values = {i: fit_rows[i].dropna().iloc[0] for i in constant_indicators}
+        shown = ", ".join(f"{i!r} (always {values[i]:g})" for i in constant_indicators)
+        raise InputError(
+            f"zero range in the fit window (scope pooled): indicator(s) {shown} are the same "
+            "for every entity and period, so their normalized value carries no information; "
+            f"remove them from {where} or check the data"
+        )
+
+
+def dominated_bounds_check(
+    fit_rows: pd.DataFrame, *, stage: str = "normalize", dataset: str | None = None
+) -> dict | None:
+    """Data check when one entity alone sets the pooled min or max of most indicators.
+
+    With pooled bounds, an entity that is much larger (or smaller) than the rest sets
+    the maximum (minimum) of most indicators, and ``D`` then mostly ranks entities by size.
+    An entity counts as setting a bound only when it alone holds the extreme value (ties,
+    e.g. zeros from ``fill_missing``, do not count). Flagged when, for some entity, the
+    indicators whose max (or min) it sets are more than half of them; needs at least 3
+    entities and 2 indicators. Returns the reported check dict, or None.
+    """
+    check_wide(fit_rows)
+    entities = entity_labels(fit_rows)
+    n_entities = entities.nunique()
+    n_indicators = fit_rows.shape[1]
+    if n_entities < 3 or n_indicators < 2:
+        return None
+    setters: dict[str, dict[str, list[str]]] = {"max": {}, "min": {}}
+    for indicator in fit_rows.columns:
+        column = fit_rows[indicator]
+        for side, extreme in (("max", column.max()), ("min", column.min())):
+            if pd.isna(extreme):
+                continue
+            holders = pd.Index(entities[(column == extreme).to_numpy()]).unique()
+            if len(holders) == 1:
+                setters[side].setdefault(str(holders[0]), []).append(str(indicator))
+    flagged = {
+        side: {e: inds for e, inds in by_entity.items() if len(inds) > n_indicators / 2}
+        for side, by_entity in setters.items()
+    }
+    if not any(flagged.values()):
+        return None
+    names = sorted({e for by_entity in flagged.values() for e in by_entity})
+    parts = [
+        f"{entity} sets the {side} of {len(inds)} of {n_indicators} indicators"
+        for side, by_entity in flagged.items()
+        for entity, inds in sorted(by_entity.items())
+    ]
+    key = f"datasets.{dataset}.normalization.scope" if dataset else "normalization.scope"
+    return diagnostics.check(
+        stage,
+        "pooled_bounds_dominated",
+        f"pooled min-max bounds are dominated by one entity: {'; '.join(parts)}. D then "
+        "largely ranks entities by that entity's distance (often: by size); "
+        f"scope: per_entity exists ({key}) to normalize each entity on its own range.",
+        entities=names,
+        counts={
+            f"{entity} ({side})": len(inds)
+            for side, by_entity in flagged.items()
+            for entity, inds in sorted(by_entity.items())
+        },
+        indicators_by_entity={
+            f"{entity} ({side})": inds
+            for side, by_entity in flagged.items()
+            for entity, inds in sorted(by_entity.items())
+        },
+        n_indicators=n_indicators,
     )

@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 def _read(path: str | Path) -> pd.DataFrame:
     return pd.read_csv(path, dtype={"entity": str, "period": str})
 
+
 #: the series tested per data set (the coupling coordination degree).
 SERIES = "D"
 EMPTY_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -85,7 +86,9 @@ def run(
                 "details": {"entities": sorted(panel.index.get_level_values(0).unique())},
             }
         )
-        tables = {name: pd.DataFrame(columns=list(columns)) for name, columns in EMPTY_COLUMNS.items()}
+        tables = {
+            name: pd.DataFrame(columns=list(columns)) for name, columns in EMPTY_COLUMNS.items()
+        }
         size: dict[str, int] = {}
     else:
         verdict = result.verdict

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from convergence import diagnostics
 from convergence.config import config_hash
 from convergence.data.canonical import period_to_float, read_canonical, to_wide, write_csv_atomic
 from convergence.data.synthetic import coupling_recovery, simulate_coupled_industries
@@ -66,6 +67,19 @@ def run(
     write_csv_atomic(coupling, coupling_path)
     write_csv_atomic(grade_distribution(coupling, mspec.grade_scale), grades_path)
 
+    data_checks: list[dict[str, Any]] = []
+    n_entities = coupling["entity"].nunique()
+    if n_entities < 2:
+        data_checks.append(
+            diagnostics.check(
+                "measure",
+                "single_entity",
+                f"{n_entities} entity: sigma-convergence and structural similarity need at "
+                "least two entities; their tables are empty.",
+                entities=sorted(coupling["entity"].unique()),
+            )
+        )
+
     sigma = sigma_convergence(coupling.set_index(["entity", "period"])["D"]).reset_index()
     write_csv_atomic(sigma, sigma_path)
     trends: dict[str, Any] = {}
@@ -79,6 +93,19 @@ def run(
         # form shares: such entity-periods are left out of the similarity measures.
         negative = (sectors < 0).any(axis=1)
         trends["structure_rows_with_negative_values"] = int(negative.sum())
+        if negative.any():
+            per_entity = negative[negative].groupby(level="entity").size()
+            data_checks.append(
+                diagnostics.check(
+                    "measure",
+                    "negative_structure_values",
+                    f"{int(negative.sum())} entity-period(s) with a negative structure value "
+                    "were left out of the structural similarity.",
+                    entities=[str(e) for e in per_entity.index],
+                    counts={str(k): int(v) for k, v in per_entity.items()},
+                    rows=int(negative.sum()),
+                )
+            )
         shares = normalise_shares(sectors[~negative])
         pairs = pairwise_structure(shares)
         structure = structure_convergence(pairs).reset_index()
@@ -123,6 +150,7 @@ def run(
             config_sha256=config_hash({"spec": spec, "measures": measures}),
             summary=summary,
             trends=trends,
+            data_checks=data_checks,
             **recovery,
         ),
         provenance_path,

@@ -18,7 +18,11 @@ from convergence.measures.index import (
     fit_measurement,
     subsystem_indicators,
 )
-from convergence.measures.normalize import apply_minmax
+from convergence.measures.normalize import (
+    apply_minmax,
+    check_zero_range,
+    dominated_bounds_check,
+)
 from convergence.provenance import write_json_atomic
 
 log = logging.getLogger(__name__)
@@ -41,12 +45,24 @@ def run(
     measures: Mapping[str, Any],
     normalized_path: str | Path,
     model_path: str | Path,
+    dataset: str | None = None,
 ) -> MeasurementModel:
-    """Fit bounds and entropy weights on the fit window; write normalized indicators."""
+    """Fit bounds and entropy weights on the fit window; write normalized indicators.
+
+    Fails on an indicator that is constant in the fit window (pooled, or per entity with
+    ``scope: per_entity``), naming it; records a ``pooled_bounds_dominated`` data check
+    in the model JSON's ``data_checks`` when one entity sets most pooled bounds.
+    """
     canonical = read_canonical(canonical_path)
     wide = to_wide(canonical, indicators=subsystem_indicators(spec))
     mspec = MeasurementSpec.from_config(spec, measures)
     mask = fit_window_mask(wide.index, measures.get("fit_end"))
+    fit_rows = wide if mask is None else wide.loc[mask.to_numpy()]
+    check_zero_range(fit_rows, mspec.scope, dataset=dataset)
+    data_checks = []
+    if mspec.scope == "pooled":
+        dominated = dominated_bounds_check(fit_rows, dataset=dataset)
+        data_checks += [dominated] if dominated else []
     model = fit_measurement(wide, mspec, fit_mask=mask)
     directions = {i: d for sub in mspec.subsystems.values() for i, d in sub.items()}
     normalized = apply_minmax(wide, model.bounds, directions, clip=mspec.clip)
@@ -58,15 +74,17 @@ def run(
         .dropna(subset=["value"])
     )
     write_csv_atomic(long, normalized_path)
-    fit_rows = int(mask.sum()) if mask is not None else len(wide)
+    n_fit_rows = int(mask.sum()) if mask is not None else len(wide)
     write_json_atomic(
         {
             "model": model.to_dict(),
             "fit_end": measures.get("fit_end"),
-            "fit_rows": fit_rows,
+            "fit_rows": n_fit_rows,
             "rows": len(wide),
+            "normalization": {"scope": mspec.scope, "headroom": mspec.headroom, "clip": mspec.clip},
+            "data_checks": data_checks,
         },
         model_path,
     )
-    log.info("fitted measurement model on %d of %d entity-periods", fit_rows, len(wide))
+    log.info("fitted measurement model on %d of %d entity-periods", n_fit_rows, len(wide))
     return model

@@ -26,14 +26,22 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
+from convergence.tracking.uri import ENV_TRACKING_URI, tracking_uri_for
+
 log = logging.getLogger(__name__)
 
-ENV_TRACKING_URI = "MLFLOW_TRACKING_URI"
 #: MLflow accepts at most 100 params / tags per ``log_batch`` call.
 _BATCH_LIMIT = 100
 #: MLflow 3 limits param values to 6000 characters.
 _PARAM_VALUE_LIMIT = 6000
 _LOCK_RETRIES = 5
+#: Experiment tag the MLflow 3 UI reads to choose its view: without it ``mlflow ui`` opens
+#: an experiment in the GenAI view ("Traces: 0"); ``custom_model_development`` opens the
+#: runs table ("Model training").
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+EXPERIMENT_KIND = "custom_model_development"
+#: Tags that identify one training job across reruns (see :func:`mark_stale_runs_killed`).
+JOB_TAGS: tuple[str, ...] = ("dataset", "model", "seed")
 _LOCK_WAIT_S = 1.0
 
 
@@ -51,16 +59,12 @@ def resolve_tracking_uri(configured: str | None, results_dir: str | Path) -> str
     """Tracking URI: ``$MLFLOW_TRACKING_URI`` if set, else ``configured``, else local SQLite.
 
     The local default is ``sqlite:///<absolute results_dir>/mlflow/mlflow.db`` (the folder
-    is created).
+    is created); see :func:`tracking_uri_for`.
     """
-    from_env = os.environ.get(ENV_TRACKING_URI, "").strip()
-    if from_env:
-        return from_env
-    if configured:
-        return str(configured)
-    folder = Path(results_dir).resolve() / "mlflow"
-    folder.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{folder / 'mlflow.db'}"
+    uri = tracking_uri_for(configured, results_dir)
+    if not configured and not os.environ.get(ENV_TRACKING_URI, "").strip():
+        (Path(results_dir).resolve() / "mlflow").mkdir(parents=True, exist_ok=True)
+    return uri
 
 
 def artifact_location(uri: str, results_dir: str | Path, experiment: str) -> str | None:
@@ -93,9 +97,13 @@ def _get_or_create_experiment(client: MlflowClient, name: str, location: str | N
     if existing is not None:
         if existing.lifecycle_stage == "deleted":
             client.restore_experiment(existing.experiment_id)
+        if EXPERIMENT_KIND_TAG not in existing.tags:
+            client.set_experiment_tag(existing.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
         return existing.experiment_id
     try:
-        return client.create_experiment(name, artifact_location=location)
+        return client.create_experiment(
+            name, artifact_location=location, tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND}
+        )
     except MlflowException as error:
         # Another job created it between our lookup and create.
         if error.error_code != "RESOURCE_ALREADY_EXISTS":
@@ -107,7 +115,11 @@ def _get_or_create_experiment(client: MlflowClient, name: str, location: str | N
 
 
 def init_experiments(uri: str, names: list[str], results_dir: str | Path) -> dict[str, str]:
-    """Get or create one experiment per name; returns ``{name: experiment_id}``."""
+    """Get or create one experiment per name; returns ``{name: experiment_id}``.
+
+    Every experiment carries ``mlflow.experimentKind = custom_model_development`` (set on
+    existing experiments that lack it), so ``mlflow ui`` opens on its runs.
+    """
     client = MlflowClient(uri)
     experiment_ids: dict[str, str] = {}
     for name in names:
@@ -181,6 +193,42 @@ def log_artifacts(
             log.warning("artifact %s does not exist; not logged", path)
 
 
+def _quoted(value: str) -> str:
+    return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def mark_stale_runs_killed(
+    client: MlflowClient, experiment_id: str, run_name: str, tags: Mapping[str, Any]
+) -> list[str]:
+    """Mark runs of the same job that are still RUNNING as KILLED; return their ids.
+
+    A job killed hard (SIGKILL, out of memory, wall-time limit) cannot end its MLflow runs,
+    which then stay RUNNING for ever. Snakemake reruns such a job; before its new run is
+    created, every RUNNING run of the experiment with the same :data:`JOB_TAGS` values
+    (those present in ``tags``; the run name when none is) is ended KILLED: the parent and
+    its fold runs, which carry the same tags. Snakemake never runs one job twice at once;
+    two pipelines running the same job against one tracking server at the same time would
+    end each other's runs.
+    """
+    clauses = ["attributes.status = 'RUNNING'"]
+    clauses += [f"tags.{key} = {_quoted(tags[key])}" for key in JOB_TAGS if key in tags]
+    if len(clauses) == 1:
+        clauses.append(f"attributes.run_name = {_quoted(run_name)}")
+    stale = client.search_runs([experiment_id], filter_string=" and ".join(clauses))
+    killed = []
+    for run in stale:
+        client.set_terminated(run.info.run_id, "KILLED")
+        killed.append(run.info.run_id)
+    if killed:
+        log.warning(
+            "marked %d MLflow run(s) of %s left RUNNING by an earlier, killed job as KILLED: %s",
+            len(killed),
+            run_name,
+            ", ".join(killed),
+        )
+    return killed
+
+
 @contextmanager
 def parent_run(
     uri: str,
@@ -189,8 +237,16 @@ def parent_run(
     params: Mapping[str, Any],
     tags: Mapping[str, Any],
 ) -> Iterator[str]:
-    """Create a run, yield its id, end it FAILED if an exception escapes, else FINISHED."""
+    """Create a run, yield its id, end it FAILED if an exception escapes, else FINISHED.
+
+    Runs of the same job left RUNNING by a killed process are marked KILLED first
+    (:func:`mark_stale_runs_killed`), so a rerun leaves one FINISHED run per job.
+    """
     client = MlflowClient(uri)
+    _retry_locked(
+        lambda: mark_stale_runs_killed(client, experiment_id, run_name, tags),
+        f"stale runs of {run_name}",
+    )
     run = _retry_locked(
         lambda: client.create_run(
             experiment_id, run_name=run_name, tags={k: str(v) for k, v in tags.items()}
