@@ -39,6 +39,8 @@ rule cross_summary:
         dm_tests=expand(rules.evaluate.output.dm, dataset=DATASETS),
         measures=expand(rules.measure.output.provenance, dataset=DATASETS),
         convergence=expand(rules.convergence.output.provenance, dataset=DATASETS),
+        ingested=expand(rules.ingest.output.provenance, dataset=DATASETS),
+        normalized=expand(rules.normalize.output.model, dataset=DATASETS),
     output:
         table=report(
             f"{RESULTS}/evaluation/cross_dataset.csv",
@@ -50,6 +52,7 @@ rule cross_summary:
         summary_md=f"{RESULTS}/summary.md",
     params:
         reference=REFERENCE,
+        datasets=DATASETS,
         code=fingerprint("evaluate"),
     log:
         f"{RESULTS}/logs/evaluate/cross_summary.log",

@@ -14,6 +14,22 @@ evaluate.run_cross_summary(
     dm_paths=list(snakemake.input.dm_tests),
     measure_provenance_paths=list(snakemake.input.measures),
     convergence_provenance_paths=list(snakemake.input.convergence),
+    data_check_paths={
+        dataset: {
+            "ingest": ingest,
+            "normalize": normalize,
+            "measure": measure,
+            "convergence": tests,
+        }
+        for dataset, ingest, normalize, measure, tests in zip(
+            snakemake.params.datasets,
+            snakemake.input.ingested,
+            snakemake.input.normalized,
+            snakemake.input.measures,
+            snakemake.input.convergence,
+            strict=True,
+        )
+    },
     reference=snakemake.params.reference,
     table_path=snakemake.output.table,
     table_md_path=snakemake.output.table_md,

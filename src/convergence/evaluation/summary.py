@@ -101,6 +101,8 @@ def write_summary_markdown(
         lines.append(" ".join(sentences))
         for note in info.get("notes") or []:
             lines.append(f"- {note}")
+        if info.get("data_checks"):
+            lines += ["", f"### Data checks: {dataset}", "", str(info["data_checks"]).rstrip("\n")]
         lines.append("")
     write_text_atomic("\n".join(lines), path)
 

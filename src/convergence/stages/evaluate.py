@@ -11,6 +11,7 @@ from typing import Any
 import pandas as pd
 
 from convergence.data.canonical import sha256_file, write_csv_atomic
+from convergence.diagnostics import DATA_CHECKS_KEY, data_checks_markdown
 from convergence.errors import InputError
 from convergence.evaluation.comparisons import DM_COLUMNS, dm_tests
 from convergence.evaluation.scores import (
@@ -103,6 +104,7 @@ def run_cross_summary(
     summary_md_path: str | Path,
     measure_provenance_paths: Sequence[str | Path] = (),
     convergence_provenance_paths: Sequence[str | Path] = (),
+    data_check_paths: Mapping[str, Mapping[str, str | Path]] | None = None,
     metric: str = "MASE",
 ) -> None:
     """Write the models x data sets table (CSV, Markdown, LaTeX) and ``summary.md``.
@@ -144,4 +146,11 @@ def run_cross_summary(
                 f"Convergence tests of {record.get('series', 'D')} (beta, sigma, Phillips-Sul; "
                 f"`convergence/`): {record['verdict']}."
             )
+    # Every stage's data checks per data set ({dataset: {stage: provenance path}}).
+    for dataset, by_stage in (data_check_paths or {}).items():
+        if dataset in per_dataset:
+            checks = {
+                stage: read_json(path).get(DATA_CHECKS_KEY, []) for stage, path in by_stage.items()
+            }
+            per_dataset[dataset]["data_checks"] = data_checks_markdown(checks)
     write_summary_markdown(summary_md_path, cross, per_dataset, metric=metric, reference=reference)
