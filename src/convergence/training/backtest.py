@@ -2,8 +2,13 @@
 
 For every fold of :func:`~convergence.evaluation.folds.rolling_origin_folds` over the data
 set's periods: seed everything, build the fold's windows (measurement model fitted on the
-fold's training periods), train with early stopping on the validation windows, reload the
-best checkpoint and forecast ``D`` for the ``horizon`` test periods of each entity.
+fold's training periods), train on the standardised scale (statistics of the training
+windows, :mod:`convergence.training.scaling`) with early stopping on the validation
+windows, reload the best checkpoint and forecast ``D`` for the ``horizon`` test periods
+of each entity. With ``training.refit`` the forecasting model is instead retrained from
+the same seed on training + validation windows for the chosen number of epochs
+(:mod:`convergence.training.fitting`); ``fold<k>/best.ckpt`` is always the model that
+forecast the test span (the early-stopping one is kept as ``early_stopping.ckpt``).
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from convergence.training.devices import (
     runs_fit_in_children,
     trainer_device_kwargs,
 )
+from convergence.training.fitting import best_epoch_count, build_module, refit_module
 from convergence.training.module import ConvergenceForecaster
 from convergence.training.windows import FoldWindows, build_fold_windows
 
@@ -57,6 +63,8 @@ PREDICTION_COLUMNS: tuple[str, ...] = (
 )
 #: model_cfg keys that configure the loss rather than the network.
 PENALTY_KEYS: tuple[str, ...] = ("penalty", "penalty_lambda", "penalty_alpha")
+#: model_cfg keys of the Lightning module (loss and input conditioning), not the network.
+MODULE_KEYS: tuple[str, ...] = (*PENALTY_KEYS, "input_mode", "scaling")
 #: training_cfg keys without a default.
 REQUIRED_TRAINING_KEYS: tuple[str, ...] = (
     "window",
@@ -75,6 +83,7 @@ TRAINING_DEFAULTS: dict[str, Any] = {
     "accelerator": "auto",
     "devices": "auto",
     "deterministic": True,
+    "refit": False,
 }
 
 
@@ -121,14 +130,16 @@ def loss_settings(model_cfg: Mapping[str, Any]) -> dict[str, Any]:
         "penalty": str(model_cfg.get("penalty", "none")),
         "penalty_lambda": float(model_cfg.get("penalty_lambda", 0.0)),
         "penalty_alpha": float(model_cfg.get("penalty_alpha", 0.5)),
+        "input_mode": str(model_cfg.get("input_mode", "levels")),
+        "scaling": str(model_cfg.get("scaling", "standard")),
     }
 
 
 def network_settings(
     model_cfg: Mapping[str, Any], n_features: int, window: int, horizon: int
 ) -> dict[str, Any]:
-    """NetworkConfig fields from ``model_cfg`` (penalty keys removed) plus the data shape."""
-    network = {k: v for k, v in model_cfg.items() if k not in PENALTY_KEYS}
+    """NetworkConfig fields from ``model_cfg`` (module keys removed) plus the data shape."""
+    network = {k: v for k, v in model_cfg.items() if k not in MODULE_KEYS}
     network.update(n_features=n_features, window=window, horizon=horizon)
     return network
 
@@ -233,10 +244,15 @@ def train_fold(
     seed: int,
 ) -> tuple[ConvergenceForecaster, str, pl.Trainer]:
     """Train on one fold's windows; return the best-checkpoint model and its path."""
-    module = ConvergenceForecaster(
-        network=dict(network),
-        **loss_settings(model_cfg),
-        learning_rate=float(settings["learning_rate"]),
+    module_kwargs = loss_settings(model_cfg)
+    if module_kwargs["input_mode"] != "levels" and windows.target != "change":
+        raise ConfigError(
+            "models.input_mode",
+            f"{module_kwargs['input_mode']!r} drops the level of D: it needs training.target "
+            f"'change', not {windows.target!r}",
+        )
+    module = build_module(
+        network, module_kwargs, settings["learning_rate"], windows.x_train, windows.y_train
     )
     data = WindowDataModule(windows, batch_size=int(settings["batch_size"]), seed=seed)
     # Stale checkpoints from an earlier run would make ModelCheckpoint write best-v1.ckpt.
@@ -384,6 +400,25 @@ def train_and_backtest(
             raise
         best_val = float(trainer.checkpoint_callback.best_model_score)
         log.info("fold %d: %d epochs, best val loss %.6g", fold.index, len(best.history), best_val)
+        refit_epochs = 0
+        if settings["refit"]:
+            refit_epochs = best_epoch_count(best.history)
+            early_history = best.history
+            early_path = Path(best_path).with_name("early_stopping.ckpt")
+            if trainer.is_global_zero:
+                Path(best_path).replace(early_path)
+            best, best_path = refit_module(
+                windows,
+                network=network,
+                module_kwargs=loss_settings(model_cfg),
+                settings=settings,
+                epochs=refit_epochs,
+                seed=seed,
+                fold_dir=fold_dir,
+                root_dir=out_dir,
+            )
+            best.history = early_history  # the curve that chose the epochs
+            log.info("fold %d: refitted on train + val for %d epochs", fold.index, refit_epochs)
         predictions = forecast_frame(
             windows,
             best.predict_array(windows.x_test),
@@ -407,6 +442,7 @@ def train_and_backtest(
             client.set_tag(run_id, "device", str(trainer.strategy.root_device))
             metrics = {**_test_metrics(predictions), "best_val_loss": best_val}
             metrics["epochs"] = float(len(best.history))
+            metrics["refit_epochs"] = float(refit_epochs)
             metrics["test_windows"] = float(windows.x_test.shape[0])
             for key, value in metrics.items():
                 client.log_metric(run_id, key, value)
