@@ -194,7 +194,7 @@ def write_training_curve(history: list[dict[str, float]], title: str, path: Path
     axes.plot(epochs, [row["train_mse"] for row in history], label="train MSE", linestyle=":")
     axes.plot(epochs, [row["val_loss"] for row in history], label="validation MSE")
     axes.set_xlabel("epoch")
-    axes.set_ylabel("loss")
+    axes.set_ylabel("loss (standardised unless scaling: none)")
     axes.set_yscale("log")
     axes.set_title(title)
     axes.legend()
