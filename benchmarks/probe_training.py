@@ -18,6 +18,7 @@ faster); the table says when it was used.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import tempfile
 import time
@@ -29,12 +30,14 @@ import numpy as np
 import pandas as pd
 import torch
 
-from convergence.config import load_config, training_config
+from convergence.backtest.inputs import forecast_measurement_spec
+from convergence.config import load_config
 from convergence.data.canonical import to_wide
 from convergence.data.ingest import ingest_dataset
-from convergence.evaluation.baselines import baseline_backtest, season_length_for
+from convergence.measures.index import subsystem_indicators
+from convergence.models.baselines import baseline_backtest, season_length_for
 from convergence.provenance import PROJECT_ROOT
-from convergence.stages import forecast_measurement_spec, subsystem_indicators
+from convergence.settings import ModelSettings, TrainingSettings, training_settings
 from convergence.training.backtest import train_and_backtest
 
 #: variant name -> (model_cfg overrides, training_cfg overrides)
@@ -73,14 +76,14 @@ DEFAULT_VARIANTS = ["unscaled (old)", "scaled", "scaled+relative_last+no_pool", 
 SHORT = {name: name for name in VARIANTS}
 
 
-def load_panel(config: dict[str, Any], name: str) -> tuple[pd.DataFrame, Any, dict[str, Any]]:
+def load_panel(config: dict[str, Any], name: str) -> tuple[pd.DataFrame, Any, TrainingSettings]:
     """Wide panel, forecast measurement spec and training settings of a configured data set."""
     spec = config["datasets"][name]
     canonical, _ = ingest_dataset(name, spec, root=PROJECT_ROOT)
     wide = to_wide(canonical, indicators=subsystem_indicators(spec))
-    training_cfg = training_config(config, name)
-    mspec = forecast_measurement_spec(spec, config["measures"], training_cfg)
-    return wide, mspec, training_cfg
+    settings = training_settings(config, name)
+    mspec = forecast_measurement_spec(spec, config["measures"], settings.target_headroom)
+    return wide, mspec, settings
 
 
 def mase(predictions: pd.DataFrame, scales: pd.DataFrame) -> float:
@@ -110,16 +113,17 @@ def main() -> None:
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
         for dataset in args.datasets:
-            wide, mspec, training_cfg = load_panel(config, dataset)
-            training_cfg = {**training_cfg, "accelerator": "cpu", "devices": 1}
+            wide, mspec, settings = load_panel(config, dataset)
+            settings = dataclasses.replace(settings, accelerator="cpu", devices=1)
             if args.n_origins is not None:
-                training_cfg["n_origins"] = min(args.n_origins, int(training_cfg["n_origins"]))
+                n_origins = min(args.n_origins, settings.n_origins)
+                settings = dataclasses.replace(settings, n_origins=n_origins)
             frequency = config["datasets"][dataset]["frequency"]
             baselines, scales = baseline_backtest(
                 dataset=dataset,
                 wide=wide,
                 mspec=mspec,
-                training_cfg=training_cfg,
+                settings=settings,
                 baselines=["naive", "ridge"],
                 season_length=season_length_for(frequency),
             )
@@ -142,8 +146,8 @@ def main() -> None:
                         wide=wide,
                         mspec=mspec,
                         model_name="cnn_lstm",
-                        model_cfg={**base_model, **model_over},
-                        training_cfg={**training_cfg, **training_over},
+                        model=ModelSettings.from_mapping({**base_model, **model_over}),
+                        settings=dataclasses.replace(settings, **training_over),
                         seed=seed,
                         out_dir=Path(tmp) / dataset / variant.replace(" ", "_") / str(seed),
                         tracking=None,

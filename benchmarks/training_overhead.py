@@ -19,12 +19,12 @@ import pandas as pd
 import pytorch_lightning as pl
 import torch
 
+from convergence.backtest.folds import rolling_origin_folds
+from convergence.backtest.windows import build_fold_windows
 from convergence.data.synthetic import simulate_coupled_industries
-from convergence.evaluation.folds import rolling_origin_folds
 from convergence.measures.index import MeasurementSpec
 from convergence.training.datamodule import DeviceBatches, WindowDataModule
 from convergence.training.module import ConvergenceForecaster
-from convergence.training.windows import build_fold_windows
 
 MODEL = {
     "architecture": "cnn_lstm",

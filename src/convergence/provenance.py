@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ast
 import datetime as _dt
+import hashlib
+import importlib.metadata
 import json
 import os
 import subprocess
@@ -38,12 +41,11 @@ def git_state(root: Path = PROJECT_ROOT) -> dict[str, Any]:
 
 def base_record(**fields: Any) -> dict[str, Any]:
     """Common provenance fields plus ``fields``."""
-    import torch
-
     record: dict[str, Any] = {
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "package_version": convergence.__version__,
-        "torch_version": torch.__version__,
+        # From the installed metadata: importing torch would cost seconds in every job.
+        "torch_version": _installed_version("torch"),
         **git_state(),
     }
     record.update(fields)
@@ -70,16 +72,74 @@ def read_json(path: str | Path) -> dict[str, Any]:
         return json.load(handle)
 
 
-def code_fingerprint(*subpackages: str) -> str:
-    """sha256 over the source of the given subpackages (rerun trigger for Snakemake)."""
-    import hashlib
+def _installed_version(distribution: str) -> str | None:
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return None
 
+
+PACKAGE_DIR = Path(convergence.__file__).resolve().parent
+
+
+def module_file(module: str, package_dir: Path = PACKAGE_DIR) -> Path:
+    """Source file of a ``convergence`` module (``convergence.x.y``) under ``package_dir``."""
+    parts = module.split(".")[1:]
+    target = package_dir.joinpath(*parts)
+    if target.is_dir():
+        return target / "__init__.py"
+    return target.with_suffix(".py")
+
+
+def imported_modules(module: str, package_dir: Path = PACKAGE_DIR) -> set[str]:
+    """``convergence`` modules one module imports, at top level or inside functions.
+
+    ``from convergence.x import y`` counts ``convergence.x`` and, when ``y`` is itself a
+    module, ``convergence.x.y``; the packages above each imported module count too
+    (Python runs their ``__init__``).
+    """
+    path = module_file(module, package_dir)
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+        for name in names:
+            if name != "convergence" and not name.startswith("convergence."):
+                continue
+            if not module_file(name, package_dir).is_file():
+                continue  # ``from convergence.x import function``
+            parts = name.split(".")
+            found.update(".".join(parts[:i]) for i in range(2, len(parts) + 1))
+    return found
+
+
+def import_closure(module: str, package_dir: Path = PACKAGE_DIR) -> list[str]:
+    """Every ``convergence`` module that importing ``module`` can load, itself included."""
+    parts = module.split(".")
+    start = {".".join(parts[:i]) for i in range(1, len(parts) + 1)}
+    seen = set(start)
+    stack = sorted(start)
+    while stack:
+        for name in imported_modules(stack.pop(), package_dir):
+            if name not in seen:
+                seen.add(name)
+                stack.append(name)
+    return sorted(seen)
+
+
+def code_fingerprint(module: str, package_dir: Path = PACKAGE_DIR) -> str:
+    """sha256 over the source of ``module``'s import closure (a Snakemake rerun trigger).
+
+    A rule passes its stage module (``convergence.stages.<rule>``); a change to any module
+    that the stage imports, directly or not, changes the fingerprint and reruns the rule.
+    """
     digest = hashlib.sha256()
-    base = Path(convergence.__file__).parent
-    for name in sorted(subpackages):
-        target = base / name
-        files = sorted(target.rglob("*.py")) if target.is_dir() else [target.with_suffix(".py")]
-        for file in files:
-            digest.update(file.relative_to(base).as_posix().encode())
-            digest.update(file.read_bytes())
+    for name in import_closure(module, package_dir):
+        path = module_file(name, package_dir)
+        digest.update(path.relative_to(package_dir).as_posix().encode())
+        digest.update(path.read_bytes())
     return digest.hexdigest()[:16]

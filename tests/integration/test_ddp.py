@@ -25,6 +25,7 @@ from mlflow.tracking import MlflowClient
 from panels import trending_panel
 
 from convergence.measures.index import MeasurementSpec
+from convergence.settings import ModelSettings, TrainingSettings
 from convergence.tracking.mlflow_tracking import TrackingContext, init_experiments, parent_run
 from convergence.training.backtest import train_and_backtest
 
@@ -68,8 +69,8 @@ def backtest(tmp_path: Path, name: str, **device: object) -> tuple[pd.DataFrame,
             wide=make_panel(),
             mspec=SPEC,
             model_name="mlp",
-            model_cfg=MODEL,
-            training_cfg={**TRAINING, **device},
+            model=ModelSettings.from_mapping(MODEL),
+            settings=TrainingSettings.from_mapping({**TRAINING, **device}),
             seed=0,
             out_dir=root / "out",
             tracking=TrackingContext(uri, experiment, run_id),

@@ -34,7 +34,8 @@ from test_mlflow_server import (
     write_synthetic_canonical,
 )
 
-from convergence.training.stage import run_mlflow_init, run_train
+from convergence.stages.tracking import run as run_mlflow_init
+from convergence.stages.train import run as run_train
 
 pytestmark = pytest.mark.postgres
 
@@ -209,6 +210,7 @@ def test_run_train_on_postgres_backed_server(
         experiments_path=experiments_path,
         predictions_path=predictions_path,
         run_json_path=run_json_path,
+        checkpoint_dir=run_json_path.parent / "checkpoints",
     )
 
     record = json.loads(run_json_path.read_text())

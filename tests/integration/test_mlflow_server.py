@@ -19,8 +19,9 @@ import pytest
 import torch
 from mlflow.tracking import MlflowClient
 
+from convergence.stages.tracking import run as run_mlflow_init
+from convergence.stages.train import run as run_train
 from convergence.tracking import artifact_location, parent_run, resolve_tracking_uri
-from convergence.training.stage import run_mlflow_init, run_train
 
 
 @pytest.fixture(autouse=True)
@@ -182,6 +183,7 @@ def test_run_train_logs_parent_and_fold_runs(
         experiments_path=experiments_path,
         predictions_path=predictions_path,
         run_json_path=run_json_path,
+        checkpoint_dir=run_json_path.parent / "checkpoints",
     )
 
     record = json.loads(run_json_path.read_text())

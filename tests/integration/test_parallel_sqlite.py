@@ -14,7 +14,7 @@ from pathlib import Path
 
 from mlflow.tracking import MlflowClient
 
-from convergence.training.stage import run_mlflow_init
+from convergence.stages.tracking import run as run_mlflow_init
 
 N_WORKERS = 6
 WORKER_TIMEOUT_S = 180

@@ -256,7 +256,7 @@ def dry_run(*extra: str, env: dict[str, str] | None = None) -> subprocess.Comple
 def test_default_config_dry_run() -> None:
     result = dry_run("--forceall")
     assert result.returncode == 0, result.stderr[-3000:]
-    for rule in ("ingest", "normalize", "measure", "figure_structure"):
+    for rule in ("ingest", "normalize", "measure", "figure_measures", "train", "scenarios"):
         assert rule in result.stdout
 
 

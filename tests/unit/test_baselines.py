@@ -7,7 +7,10 @@ import pandas as pd
 import pytest
 from panels import trending_panel_by_row
 
-from convergence.evaluation.baselines import (
+from convergence.backtest.contract import PREDICTION_COLUMNS, backtest_folds
+from convergence.backtest.windows import FoldWindows, build_fold_windows, fold_feature_frame
+from convergence.measures.index import MeasurementSpec
+from convergence.models.baselines import (
     BASELINE_COLUMNS,
     BASELINES,
     baseline_backtest,
@@ -18,9 +21,7 @@ from convergence.evaluation.baselines import (
     season_length_for,
     trailing_history,
 )
-from convergence.measures.index import MeasurementSpec
-from convergence.training.backtest import PREDICTION_COLUMNS, backtest_folds, training_settings
-from convergence.training.windows import FoldWindows, build_fold_windows, fold_feature_frame
+from convergence.settings import TrainingSettings
 
 SPEC = MeasurementSpec(
     subsystems={
@@ -55,7 +56,11 @@ def panel() -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def backtest(panel: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     return baseline_backtest(
-        dataset="toy", wide=panel, mspec=SPEC, training_cfg=TRAINING, baselines=BASELINES
+        dataset="toy",
+        wide=panel,
+        mspec=SPEC,
+        settings=TrainingSettings.from_mapping(TRAINING),
+        baselines=BASELINES,
     )
 
 
@@ -74,7 +79,7 @@ def test_rows_match_neural_test_windows(
     panel: pd.DataFrame, backtest: tuple[pd.DataFrame, pd.DataFrame]
 ) -> None:
     predictions, scales = backtest
-    settings = training_settings(TRAINING)
+    settings = TrainingSettings.from_mapping(TRAINING)
     expected = []
     for fold in backtest_folds(panel, settings):
         windows = build_fold_windows(panel, SPEC, fold, window=4, horizon=2, target="change")
@@ -150,7 +155,7 @@ def test_scales_match_fold_d(
     panel: pd.DataFrame, backtest: tuple[pd.DataFrame, pd.DataFrame]
 ) -> None:
     _, scales = backtest
-    fold = backtest_folds(panel, training_settings(TRAINING))[0]
+    fold = backtest_folds(panel, TrainingSettings.from_mapping(TRAINING))[0]
     features, _ = fold_feature_frame(panel, SPEC, fold.train_periods)
     d = features.loc["e1", "D"]
     history = d[d.index <= fold.val_periods[-1]].to_numpy()
@@ -213,14 +218,18 @@ def test_no_leakage_from_test_periods(
     panel: pd.DataFrame, backtest: tuple[pd.DataFrame, pd.DataFrame]
 ) -> None:
     predictions, _ = backtest
-    folds = backtest_folds(panel, training_settings(TRAINING))
+    folds = backtest_folds(panel, TrainingSettings.from_mapping(TRAINING))
     rng = np.random.default_rng(7)
     for fold in (folds[0], folds[-1]):
         changed = panel.copy()
         in_test = changed.index.get_level_values("period").isin(fold.test_periods)
         changed.loc[in_test] = changed.loc[in_test] * rng.uniform(0.5, 1.5, (in_test.sum(), 4))
         perturbed, _ = baseline_backtest(
-            dataset="toy", wide=changed, mspec=SPEC, training_cfg=TRAINING, baselines=BASELINES
+            dataset="toy",
+            wide=changed,
+            mspec=SPEC,
+            settings=TrainingSettings.from_mapping(TRAINING),
+            baselines=BASELINES,
         )
         columns = ["model", *KEYS, "predicted", "last_observed", "fallback"]
         before = predictions[predictions["fold"] == fold.index][columns].reset_index(drop=True)

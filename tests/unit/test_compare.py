@@ -8,17 +8,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from convergence.backtest.contract import PREDICTION_COLUMNS
 from convergence.errors import DataFileError
-from convergence.evaluation.compare import (
-    cross_dataset_summary,
-    dm_tests,
-    load_predictions,
-    run_cross_summary,
-    score_table,
-    summarise_seeds,
-    write_tables,
-)
-from convergence.training.backtest import PREDICTION_COLUMNS
+from convergence.evaluation.comparisons import dm_tests
+from convergence.evaluation.scores import load_predictions, score_table, summarise_seeds
+from convergence.evaluation.summary import cross_dataset_summary
+from convergence.evaluation.tables import write_tables
+from convergence.stages.evaluate import run as run_evaluate
+from convergence.stages.evaluate import run_cross_summary
 
 
 def _rows(model, seed, actual, predicted, *, entity="A", fold=0, origin="2000", horizon=1):
@@ -137,7 +134,14 @@ def test_dm_tests_flag_worse_model_and_apply_holm():
 
 def test_write_tables_bold_best(tmp_path):
     frame = pd.DataFrame({"model": ["a", "b"], "ds1": [0.5, 0.3], "ds2": [0.2, 0.9]})
-    write_tables(frame, tmp_path / "t", "caption", best_marks={"ds1": 1, "ds2": 0})
+    write_tables(
+        frame,
+        "caption",
+        csv_path=tmp_path / "t.csv",
+        md_path=tmp_path / "t.md",
+        tex_path=tmp_path / "t.tex",
+        best_marks={"ds1": 1, "ds2": 0},
+    )
     md = (tmp_path / "t.md").read_text()
     assert "**0.300**" in md and "**0.200**" in md and "**0.500**" not in md
     assert r"\textbf{0.300}" in (tmp_path / "t.tex").read_text()
@@ -175,16 +179,15 @@ def test_load_predictions_names_file_with_missing_column(tmp_path):
 
 
 def test_stages_and_figures(tmp_path, monkeypatch):
-    from convergence.evaluation import compare
     from convergence.plotting import evaluation as plots
 
     monkeypatch.setattr(
-        "convergence.provenance.base_record", lambda **fields: {"stage": "test", **fields}
+        "convergence.stages.evaluate.base_record", lambda **fields: {"stage": "test", **fields}
     )
     frame = _dm_frame()
     frame["period"] = frame["origin"].astype(int).add(frame["horizon"]).astype(str)
     naive = frame[(frame["model"] == "twin")].assign(model="naive", run_id="")
-    ablation = frame[(frame["model"] == "bad")].assign(model="cnn_lstm_nopenalty")
+    ablation = frame[(frame["model"] == "bad")].assign(model="cnn_lstm_no_penalty")
     frame = pd.concat([frame, naive, ablation], ignore_index=True)
     paths = []
     for (model, seed), rows in frame.groupby(["model", "seed"]):
@@ -195,13 +198,20 @@ def test_stages_and_figures(tmp_path, monkeypatch):
     scales = frame[["fold", "entity", "origin"]].drop_duplicates().assign(scale=0.05)
     scales.to_csv(tmp_path / "scales.csv", index=False)
     out = tmp_path / "eval"
-    compare.run_evaluate(
+    run_evaluate(
         dataset="ds",
         prediction_paths=paths,
         scales_path=tmp_path / "scales.csv",
         grade_scale=None,
         reference="cnn_lstm",
-        out_dir=out,
+        scores_path=out / "scores.csv",
+        summary_path=out / "summary.csv",
+        summary_md_path=out / "summary.md",
+        summary_tex_path=out / "summary.tex",
+        dm_path=out / "dm_tests.csv",
+        dm_md_path=out / "dm_tests.md",
+        dm_tex_path=out / "dm_tests.tex",
+        provenance_path=out / "provenance.json",
     )
     for name in ("scores.csv", "summary.csv", "summary.md", "summary.tex", "dm_tests.csv"):
         assert (out / name).is_file(), name
@@ -209,7 +219,10 @@ def test_stages_and_figures(tmp_path, monkeypatch):
     run_cross_summary(
         summary_paths=[out / "summary.csv"],
         dm_paths=[out / "dm_tests.csv"],
-        out_dir=tmp_path / "cross",
+        reference="cnn_lstm",
+        table_path=tmp_path / "cross" / "cross_dataset.csv",
+        table_md_path=tmp_path / "cross" / "cross_dataset.md",
+        table_tex_path=tmp_path / "cross" / "cross_dataset.tex",
         summary_md_path=tmp_path / "summary.md",
     )
     text = (tmp_path / "summary.md").read_text()
@@ -227,8 +240,12 @@ def test_stages_and_figures(tmp_path, monkeypatch):
         ),
     }
     assert set(calls) == set(plots.FIGURES)
+    options = {
+        "forecasts": {"reference": "cnn_lstm"},
+        "ablation": {"reference": "cnn_lstm", "ablations": ["cnn_lstm_no_penalty"]},
+    }
     for name, (function, source) in calls.items():
         png, pdf = tmp_path / f"{name}.png", tmp_path / f"{name}.pdf"
-        function(source, png, pdf, title=name)
+        function(source, png, pdf, title=name, **options.get(name, {}))
         assert png.stat().st_size > 5_000, name
         assert pdf.is_file()

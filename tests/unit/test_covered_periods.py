@@ -3,7 +3,7 @@
 import numpy as np
 import pandas as pd
 
-from convergence.training.backtest import covered_periods
+from convergence.backtest.contract import covered_periods
 
 
 def test_trailing_period_reached_by_one_entity_is_dropped() -> None:

@@ -10,9 +10,10 @@ import pytorch_lightning as pl
 import torch
 from lightning_fabric.plugins.environments import LightningEnvironment, SLURMEnvironment
 
-from convergence.training.backtest import train_fold, training_settings
+from convergence.backtest.windows import FoldWindows
+from convergence.settings import ModelSettings, TrainingSettings
+from convergence.training.backtest import train_fold
 from convergence.training.devices import trainer_device_kwargs
-from convergence.training.windows import FoldWindows
 
 #: What `srun -n1` inside `sbatch --ntasks=1 --cpus-per-task=2` exports (a Snakemake job).
 ONE_TASK_JOB = {
@@ -89,13 +90,15 @@ def tiny_windows(n: int = 96) -> FoldWindows:
 
 
 def test_defaults_pin_lightning_environment_on_one_node() -> None:
-    kwargs = trainer_device_kwargs(training_settings(SETTINGS))
+    kwargs = trainer_device_kwargs(TrainingSettings.from_mapping(SETTINGS))
     assert kwargs["strategy"] == "auto" and kwargs["num_nodes"] == 1
     assert [type(p) for p in kwargs["plugins"]] == [LightningEnvironment]
     # Several nodes: leave SLURM/torchrun detection to Lightning (ranks come from srun).
-    assert "plugins" not in trainer_device_kwargs({**SETTINGS, "num_nodes": 2})
+    assert "plugins" not in trainer_device_kwargs(
+        TrainingSettings.from_mapping({**SETTINGS, "num_nodes": 2})
+    )
     with pytest.raises(ValueError, match="num_nodes"):
-        trainer_device_kwargs({**SETTINGS, "num_nodes": 0})
+        trainer_device_kwargs(TrainingSettings.from_mapping({**SETTINGS, "num_nodes": 0}))
 
 
 def test_plain_trainer_would_pick_slurm_environment(slurm_job: None) -> None:
@@ -105,7 +108,9 @@ def test_plain_trainer_would_pick_slurm_environment(slurm_job: None) -> None:
 
 
 def test_two_devices_in_a_one_task_job_give_world_size_two(slurm_job: None) -> None:
-    kwargs = trainer_device_kwargs({**SETTINGS, "devices": 2, "strategy": "ddp_fork"})
+    kwargs = trainer_device_kwargs(
+        TrainingSettings.from_mapping({**SETTINGS, "devices": 2, "strategy": "ddp_fork"})
+    )
     trainer = pl.Trainer(**kwargs, logger=False)
     assert isinstance(trainer._accelerator_connector.cluster_environment, LightningEnvironment)
     assert trainer.world_size == 2 and trainer.num_devices == 2
@@ -116,8 +121,8 @@ def test_one_task_job_trains_a_fold_with_world_size_one(slurm_job: None, tmp_pat
     best, best_path, trainer = train_fold(
         tiny_windows(),
         network=NETWORK,
-        model_cfg={"penalty": "none"},
-        settings=training_settings(SETTINGS),
+        model=ModelSettings.from_mapping({"penalty": "none"}),
+        settings=TrainingSettings.from_mapping(SETTINGS),
         fold_dir=tmp_path / "fold0",
         root_dir=tmp_path,
         logger=False,

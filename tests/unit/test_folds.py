@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from convergence.backtest.folds import Fold, periods_needed, rolling_origin_folds
 from convergence.errors import ConfigError, InputError, SeriesTooShortError
-from convergence.evaluation.folds import Fold, periods_needed, rolling_origin_folds
 
 PERIODS = [f"p{i:02d}" for i in range(20)]
 

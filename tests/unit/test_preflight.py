@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from convergence.errors import ConfigError
+from convergence.stages.tracking import run as run_mlflow_init
 from convergence.tracking.preflight import check_tracking_server
-from convergence.training.stage import run_mlflow_init
 
 
 def closed_port() -> int:

@@ -18,21 +18,18 @@ import pytorch_lightning as pl
 import torch
 from panels import trending_panel
 
-from convergence.config import load_config, training_config
+from convergence.backtest.contract import backtest_folds
+from convergence.backtest.inputs import forecast_measurement_spec
+from convergence.backtest.windows import FoldWindows, build_fold_windows
+from convergence.config import load_config
 from convergence.data.canonical import to_wide
 from convergence.data.ingest import ingest_dataset
 from convergence.errors import ConfigError
-from convergence.measures.index import MeasurementSpec
+from convergence.measures.index import MeasurementSpec, subsystem_indicators
 from convergence.models.networks import LinearSkip, NetworkConfig, build_network
 from convergence.provenance import PROJECT_ROOT
-from convergence.stages import forecast_measurement_spec, subsystem_indicators
-from convergence.training.backtest import (
-    backtest_folds,
-    loss_settings,
-    network_settings,
-    train_and_backtest,
-    training_settings,
-)
+from convergence.settings import ModelSettings, TrainingSettings, training_settings
+from convergence.training.backtest import train_and_backtest
 from convergence.training.fitting import best_epoch_count, build_module, refit_windows
 from convergence.training.module import ConvergenceForecaster
 from convergence.training.scaling import (
@@ -40,7 +37,6 @@ from convergence.training.scaling import (
     apply_input_mode,
     fit_scaling,
 )
-from convergence.training.windows import FoldWindows, build_fold_windows
 
 
 @pytest.fixture(autouse=True)
@@ -62,6 +58,11 @@ NETWORK = {
     "dense_hidden": 4,
     "dropout": 0.0,
 }
+
+
+def loss_settings(model_cfg: dict) -> dict:
+    """The module's hyperparameters of a model entry (schema defaults filled in)."""
+    return ModelSettings.from_mapping({"architecture": "cnn_lstm", **model_cfg}).module_hparams()
 
 
 def random_windows(n: int = 50, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -213,16 +214,11 @@ def first_fold_windows(config: dict, name: str):
     spec = config["datasets"][name]
     canonical, _ = ingest_dataset(name, spec, root=PROJECT_ROOT)
     wide = to_wide(canonical, indicators=subsystem_indicators(spec))
-    settings = training_settings(training_config(config, name))
-    mspec = forecast_measurement_spec(spec, config["measures"], settings)
+    settings = training_settings(config, name)
+    mspec = forecast_measurement_spec(spec, config["measures"], settings.target_headroom)
     fold = backtest_folds(wide, settings)[0]
     return build_fold_windows(
-        wide,
-        mspec,
-        fold,
-        window=int(settings["window"]),
-        horizon=int(settings["horizon"]),
-        target=settings["target"],
+        wide, mspec, fold, window=settings.window, horizon=settings.horizon, target=settings.target
     )
 
 
@@ -233,7 +229,8 @@ def test_default_penalty_is_a_bounded_fraction_of_the_data_loss(
     windows = first_fold_windows(project_config, dataset)
     model_cfg = project_config["models"]["cnn_lstm"]
     assert model_cfg["penalty_lambda"] > 0 and model_cfg["scaling"] == "standard"
-    network = network_settings(model_cfg, windows.n_features, windows.window, windows.horizon)
+    model = ModelSettings.from_mapping(model_cfg)
+    network = model.network_fields(windows.n_features, windows.window, windows.horizon)
 
     def penalty_share(cfg: dict) -> float:
         torch.manual_seed(0)
@@ -298,8 +295,8 @@ def backtest(tmp_path: Path, model_cfg: dict, training_cfg: dict, wide: pd.DataF
         wide=wide,
         mspec=SPEC,
         model_name="m",
-        model_cfg=model_cfg,
-        training_cfg=training_cfg,
+        model=ModelSettings.from_mapping(model_cfg),
+        settings=TrainingSettings.from_mapping(training_cfg),
         seed=4,
         out_dir=tmp_path,
         tracking=None,
@@ -341,7 +338,7 @@ def state(path: Path) -> dict[str, torch.Tensor]:
 
 def test_refit_uses_nothing_from_the_test_span(tmp_path: Path) -> None:
     wide = make_panel()
-    settings = training_settings(TRAINING_CFG)
+    settings = TrainingSettings.from_mapping(TRAINING_CFG)
     (fold,) = backtest_folds(wide, settings)
     before = backtest(tmp_path / "a", MODEL_CFG, TRAINING_CFG, wide)
 

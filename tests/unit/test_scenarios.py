@@ -13,23 +13,23 @@ import pytorch_lightning as pl
 import torch
 from panels import trending_panel
 
-from convergence.errors import ConfigError
-from convergence.evaluation.scenarios import (
+from convergence.analysis.scenarios import (
     counterfactual_inputs,
     last_fold,
     permutation_importance,
     resolve_scenarios,
-    run_scenarios,
     scenario_effect,
     summarise_scenario,
 )
-from convergence.measures.index import fit_measurement
+from convergence.backtest.windows import build_fold_windows
+from convergence.errors import ConfigError
+from convergence.measures.index import MeasurementSpec, fit_measurement
 from convergence.measures.normalize import apply_minmax
 from convergence.plotting.scenarios import plot_attribution, plot_scenarios
-from convergence.stages import measurement_spec
+from convergence.settings import ModelSettings, TrainingSettings
+from convergence.stages.scenarios import run as run_scenarios
 from convergence.training.backtest import train_and_backtest
 from convergence.training.module import ConvergenceForecaster
-from convergence.training.windows import build_fold_windows
 
 
 @pytest.fixture(autouse=True)
@@ -107,8 +107,8 @@ def panel() -> pd.DataFrame:
 
 
 def setup(panel: pd.DataFrame):
-    mspec = measurement_spec(SPEC, MEASURES)
-    fold = last_fold(panel, TRAINING)
+    mspec = MeasurementSpec.from_config(SPEC, MEASURES)
+    fold = last_fold(panel, TrainingSettings.from_mapping(TRAINING))
     return mspec, fold
 
 
@@ -118,7 +118,7 @@ def test_counterfactual_keeps_fitted_measurement_model(panel: pd.DataFrame) -> N
         wide=panel,
         mspec=mspec,
         fold=fold,
-        training_cfg=TRAINING,
+        settings=TrainingSettings.from_mapping(TRAINING),
         indicator="ict_output",
         change=0.5,
     )
@@ -171,7 +171,7 @@ def test_delta_sign_follows_monotone_model(panel: pd.DataFrame, tmp_path: Path) 
         wide=panel,
         mspec=mspec,
         fold=fold,
-        training_cfg=TRAINING,
+        settings=TrainingSettings.from_mapping(TRAINING),
         checkpoint_paths=ckpts,
         indicator="ict_output",
         change=-0.3,
@@ -184,7 +184,7 @@ def test_delta_sign_follows_monotone_model(panel: pd.DataFrame, tmp_path: Path) 
         wide=panel,
         mspec=mspec,
         fold=fold,
-        training_cfg=TRAINING,
+        settings=TrainingSettings.from_mapping(TRAINING),
         checkpoint_paths=ckpts,
         indicator="farm_output",
         change=0.3,
@@ -233,8 +233,8 @@ def test_run_scenarios_end_to_end(panel: pd.DataFrame, tmp_path: Path) -> None:
     canonical[["entity", "period", "subsystem", "indicator", "value"]].to_csv(
         canonical_path, index=False
     )
-    mspec = measurement_spec(SPEC, MEASURES)
-    run_dirs = {}
+    mspec = MeasurementSpec.from_config(SPEC, MEASURES)
+    checkpoint_dirs = {}
     for seed in (0, 1):
         run_dir = tmp_path / "train" / f"mlp-seed{seed}"
         train_and_backtest(
@@ -242,13 +242,13 @@ def test_run_scenarios_end_to_end(panel: pd.DataFrame, tmp_path: Path) -> None:
             wide=panel,
             mspec=mspec,
             model_name="mlp",
-            model_cfg=MODEL_CFG,
-            training_cfg=training,
+            model=ModelSettings.from_mapping(MODEL_CFG),
+            settings=TrainingSettings.from_mapping(training),
             seed=seed,
             out_dir=run_dir,
             tracking=None,
         )
-        run_dirs[seed] = run_dir
+        checkpoint_dirs[seed] = run_dir
     out = tmp_path / "scen"
     run_scenarios(
         dataset="toy",
@@ -257,12 +257,15 @@ def test_run_scenarios_end_to_end(panel: pd.DataFrame, tmp_path: Path) -> None:
         measures=MEASURES,
         training_cfg=training,
         model_name="mlp",
-        run_dirs=run_dirs,
+        checkpoint_dirs=checkpoint_dirs,
         scenarios=[
             {"indicator": "ict_output", "change": 0.0},
             {"indicator": "ict_share", "change": 0.1},
         ],
-        out_dir=out,
+        effects_path=out / "scenario_effects.csv",
+        summary_path=out / "scenario_summary.csv",
+        attribution_path=out / "attribution.csv",
+        provenance_path=out / "provenance.json",
         n_repeats=2,
     )
     effects = pd.read_csv(out / "scenario_effects.csv")

@@ -12,11 +12,13 @@ import pytorch_lightning as pl
 import torch
 from panels import trending_panel
 
+from convergence.backtest.contract import PREDICTION_COLUMNS
+from convergence.backtest.windows import FoldWindows
 from convergence.measures.index import MeasurementSpec
-from convergence.training.backtest import PREDICTION_COLUMNS, train_and_backtest
+from convergence.settings import ModelSettings, TrainingSettings
+from convergence.training.backtest import train_and_backtest
 from convergence.training.datamodule import DeviceBatches, WindowDataModule
 from convergence.training.module import ConvergenceForecaster
-from convergence.training.windows import FoldWindows
 
 
 @pytest.fixture(autouse=True)
@@ -208,8 +210,8 @@ def backtest(tmp_path: Path, seed: int) -> pd.DataFrame:
         wide=make_panel(),
         mspec=SPEC,
         model_name="cnn_lstm",
-        model_cfg=MODEL_CFG,
-        training_cfg=TRAINING_CFG,
+        model=ModelSettings.from_mapping(MODEL_CFG),
+        settings=TrainingSettings.from_mapping(TRAINING_CFG),
         seed=seed,
         out_dir=tmp_path / f"seed{seed}",
         tracking=None,
@@ -231,19 +233,13 @@ def test_backtest_is_deterministic_per_seed(tmp_path: Path) -> None:
         assert (tmp_path / "a" / "seed1" / f"fold{fold}_training_curve.png").is_file()
 
 
-def test_missing_training_key_is_a_config_error(tmp_path: Path) -> None:
+def test_training_settings_take_schema_defaults_and_reject_unknown_keys() -> None:
     from convergence.errors import ConfigError
+    from convergence.settings import schema_defaults
 
     cfg = {k: v for k, v in TRAINING_CFG.items() if k != "patience"}
-    with pytest.raises(ConfigError, match="training.patience"):
-        train_and_backtest(
-            dataset="toy",
-            wide=make_panel(),
-            mspec=SPEC,
-            model_name="m",
-            model_cfg=MODEL_CFG,
-            training_cfg=cfg,
-            seed=0,
-            out_dir=tmp_path,
-            tracking=None,
-        )
+    assert TrainingSettings.from_mapping(cfg).patience == schema_defaults("training")["patience"]
+    with pytest.raises(ConfigError, match="training.patiense"):
+        TrainingSettings.from_mapping({**TRAINING_CFG, "patiense": 3})
+    with pytest.raises(ConfigError, match="training.val_size"):
+        TrainingSettings.from_mapping({**TRAINING_CFG, "val_size": 0})

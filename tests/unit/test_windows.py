@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 from panels import trending_panel_by_row
 
+from convergence.backtest.folds import rolling_origin_folds
+from convergence.backtest.windows import build_fold_windows
 from convergence.errors import SeriesTooShortError
-from convergence.evaluation.folds import rolling_origin_folds
 from convergence.measures.index import MeasurementSpec
-from convergence.training.windows import build_fold_windows
 
 SPEC = MeasurementSpec(
     subsystems={

@@ -12,13 +12,13 @@ rule baselines:
     params:
         spec=dataset_spec,
         measures=config["measures"],
-        training_cfg=lambda wildcards: training_config(config, wildcards.dataset),
+        training_cfg=training_cfg,
         baselines=config["evaluation"]["baselines"],
         frequency=lambda wildcards: config["datasets"][wildcards.dataset]["frequency"],
         tracking_uri=config["tracking"]["uri"],
         # results/<dataset>/baselines/predictions.csv -> results
         results_dir=lambda wildcards, output: str(Path(output.predictions).parents[2]),
-        code=code_fingerprint("evaluation", "training", "measures"),
+        code=fingerprint("baselines"),
     log:
         f"{RESULTS}/logs/baselines/{{dataset}}.log",
     benchmark:

@@ -2,12 +2,15 @@
 
 from pathlib import Path
 
-from convergence.config import training_config, validate_config
+from convergence.config import validate_config
+from convergence.plotting import EVALUATION_FIGURES, MEASURE_FIGURES, SCENARIO_FIGURES
 from convergence.provenance import code_fingerprint
+from convergence.settings import training_settings
 
 config = validate_config(config)
 RESULTS = config["results_dir"]
 DATASETS = list(config["datasets"])
+REFERENCE = config["evaluation"]["reference"]
 
 
 wildcard_constraints:
@@ -16,8 +19,17 @@ wildcard_constraints:
     seed=r"\d+",
 
 
+def fingerprint(stage):
+    """Rerun trigger: hash of every package module the rule's stage module imports."""
+    return code_fingerprint(f"convergence.stages.{stage}")
+
+
 def dataset_spec(wildcards):
     return config["datasets"][wildcards.dataset]
+
+
+def training_cfg(wildcards):
+    return training_settings(config, wildcards.dataset).to_dict()
 
 
 def dataset_files(wildcards):
@@ -26,74 +38,54 @@ def dataset_files(wildcards):
     return [str(Path(workflow.basedir) / spec["path"])] if "path" in spec else []
 
 
-def has_structure(dataset):
-    return "structure" in config["datasets"][dataset]
+def measure_figures(dataset):
+    has_structure = "structure" in config["datasets"][dataset]
+    return [name for name in MEASURE_FIGURES if name != "structure" or has_structure]
 
 
 def measure_targets(dataset):
     base = f"{RESULTS}/{dataset}"
-    figures = ["trajectories", "heatmap", "grades"]
-    if has_structure(dataset):
-        figures.append("structure")
     return [f"{base}/measure/coupling.csv"] + [
-        f"{base}/figures/{name}.{ext}" for name in figures for ext in ("png", "pdf")
+        f"{base}/figures/{name}.{ext}"
+        for name in measure_figures(dataset)
+        for ext in ("png", "pdf")
     ]
 
 
-def train_targets(dataset):
+def train_outputs(dataset, kind, models=None):
+    """One train output (``predictions``, ``run``, ``checkpoints``) per model and seed."""
+    pattern = getattr(rules.train.output, kind)
     return [
-        f"{RESULTS}/{dataset}/models/{model}/seed{seed}/predictions.csv"
-        for model in config["train_models"]
+        pattern.format(dataset=dataset, model=model, seed=seed)
+        for model in (models or config["train_models"])
         for seed in config["seeds"]
     ]
 
 
-def evaluation_enabled():
-    return config["evaluation"]["reference"] in config["train_models"]
-
-
-def evaluation_inputs(wildcards):
-    """Every neural prediction file of the data set plus the baselines'."""
-    return train_targets(wildcards.dataset) + [
-        f"{RESULTS}/{wildcards.dataset}/baselines/predictions.csv"
-    ]
-
-
-def reference_run_dirs(dataset):
-    """Seed -> folder with the reference model's fold checkpoints."""
-    model = config["evaluation"]["reference"]
+def reference_checkpoints(wildcards):
+    """Seed -> checkpoint folder of the reference model (the scenarios rule's input)."""
     return {
-        seed: f"{RESULTS}/{dataset}/models/{model}/seed{seed}/{model}-seed{seed}"
+        str(seed): rules.train.output.checkpoints.format(
+            dataset=wildcards.dataset, model=REFERENCE, seed=seed
+        )
         for seed in config["seeds"]
     }
 
 
-def reference_runs(dataset):
-    model = config["evaluation"]["reference"]
-    return [f"{RESULTS}/{dataset}/models/{model}/seed{seed}/run.json" for seed in config["seeds"]]
-
-
-def forecast_figure_inputs(dataset):
-    model = config["evaluation"]["reference"]
-    return [
-        f"{RESULTS}/{dataset}/models/{model}/seed{seed}/predictions.csv"
-        for seed in config["seeds"]
-    ] + [f"{RESULTS}/{dataset}/baselines/predictions.csv"]
-
-
 def evaluation_targets(dataset):
     base = f"{RESULTS}/{dataset}"
-    figures = ["forecasts", "error_by_horizon", "model_comparison", "ablation", "dm_heatmap"]
-    figures += ["scenarios", "attribution"]
+    figures = [*EVALUATION_FIGURES, *SCENARIO_FIGURES]
     return [f"{base}/evaluation/summary.csv"] + [f"{base}/figures/{name}.png" for name in figures]
 
 
 def all_targets():
+    """Measures of every data set; with models to train, the forecasting part too (the
+    config check makes sure the reference model is one of them)."""
     targets = []
     for dataset in DATASETS:
-        targets += measure_targets(dataset) + train_targets(dataset)
-        if evaluation_enabled():
-            targets += evaluation_targets(dataset)
-    if evaluation_enabled():
+        targets += measure_targets(dataset)
+        if config["train_models"]:
+            targets += train_outputs(dataset, "predictions") + evaluation_targets(dataset)
+    if config["train_models"]:
         targets += [f"{RESULTS}/summary.md", f"{RESULTS}/evaluation/experiment_scores.png"]
     return targets

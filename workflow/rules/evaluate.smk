@@ -1,7 +1,8 @@
 rule evaluate:
     """Scores per model, seed and horizon; seed means; Diebold-Mariano tests (HLN, Holm)."""
     input:
-        predictions=evaluation_inputs,
+        predictions=lambda wildcards: train_outputs(wildcards.dataset, "predictions"),
+        baselines=rules.baselines.output.predictions,
         scales=rules.baselines.output.scales,
     output:
         scores=f"{RESULTS}/{{dataset}}/evaluation/scores.csv",
@@ -19,9 +20,8 @@ rule evaluate:
         provenance=f"{RESULTS}/{{dataset}}/evaluation/provenance.json",
     params:
         grade_scale=config["measures"]["grades"],
-        reference=config["evaluation"]["reference"],
-        out_dir=lambda wildcards, output: str(Path(output.summary).parent),
-        code=code_fingerprint("evaluation"),
+        reference=REFERENCE,
+        code=fingerprint("evaluate"),
     log:
         f"{RESULTS}/logs/evaluate/{{dataset}}.log",
     benchmark:
@@ -35,9 +35,9 @@ rule evaluate:
 rule cross_summary:
     """Cross-data-set table (models x data sets, best marked) and results/summary.md."""
     input:
-        summaries=expand(f"{RESULTS}/{{dataset}}/evaluation/summary.csv", dataset=DATASETS),
-        dm_tests=expand(f"{RESULTS}/{{dataset}}/evaluation/dm_tests.csv", dataset=DATASETS),
-        measures=expand(f"{RESULTS}/{{dataset}}/measure/provenance.json", dataset=DATASETS),
+        summaries=expand(rules.evaluate.output.summary, dataset=DATASETS),
+        dm_tests=expand(rules.evaluate.output.dm, dataset=DATASETS),
+        measures=expand(rules.measure.output.provenance, dataset=DATASETS),
     output:
         table=report(
             f"{RESULTS}/evaluation/cross_dataset.csv",
@@ -48,8 +48,8 @@ rule cross_summary:
         table_tex=f"{RESULTS}/evaluation/cross_dataset.tex",
         summary_md=f"{RESULTS}/summary.md",
     params:
-        out_dir=lambda wildcards, output: str(Path(output.table).parent),
-        code=code_fingerprint("evaluation"),
+        reference=REFERENCE,
+        code=fingerprint("evaluate"),
     log:
         f"{RESULTS}/logs/evaluate/cross_summary.log",
     conda:

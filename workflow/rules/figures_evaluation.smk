@@ -1,18 +1,11 @@
-# Evaluation figures: one rule per figure family, reading the small CSVs of evaluate.
-
-EVALUATION_FIGURES = {
-    # figure name: (input table key, caption)
-    "error_by_horizon": "summary",
-    "model_comparison": "summary",
-    "ablation": "summary",
-    "dm_heatmap": "dm",
-}
+# Evaluation and scenario figures: one rule per figure family, reading small result tables.
 
 
 rule figure_forecasts:
     """Forecast vs actual for a few entities, all origins: reference model and naive."""
     input:
-        predictions=lambda wildcards: forecast_figure_inputs(wildcards.dataset),
+        predictions=lambda wildcards: train_outputs(wildcards.dataset, "predictions", [REFERENCE]),
+        baselines=rules.baselines.output.predictions,
     output:
         png=report(
             f"{RESULTS}/{{dataset}}/figures/forecasts.png",
@@ -23,14 +16,14 @@ rule figure_forecasts:
         pdf=f"{RESULTS}/{{dataset}}/figures/forecasts.pdf",
     params:
         figure="forecasts",
-        options={"reference": config["evaluation"]["reference"]},
-        code=code_fingerprint("plotting"),
+        options={"reference": REFERENCE},
+        code=fingerprint("figures_evaluation"),
     log:
         f"{RESULTS}/logs/figures/forecasts_{{dataset}}.log",
     conda:
         "../../envs/convergence.yaml"
     script:
-        "../scripts/figure_evaluation.py"
+        "../scripts/figures_evaluation.py"
 
 
 rule figure_evaluation:
@@ -38,7 +31,7 @@ rule figure_evaluation:
     input:
         table=lambda wildcards: (
             rules.evaluate.output.dm
-            if EVALUATION_FIGURES[wildcards.figure] == "dm"
+            if wildcards.figure == "dm_heatmap"
             else rules.evaluate.output.summary
         ),
     output:
@@ -50,21 +43,21 @@ rule figure_evaluation:
         ),
         pdf=f"{RESULTS}/{{dataset}}/figures/{{figure}}.pdf",
     wildcard_constraints:
-        figure="|".join(EVALUATION_FIGURES),
+        figure="|".join(name for name in EVALUATION_FIGURES if name != "forecasts"),
     params:
         figure=lambda wildcards: wildcards.figure,
         options=lambda wildcards: (
-            {"reference": config["evaluation"]["reference"]}
+            {"reference": REFERENCE, "ablations": config["evaluation"]["ablations"]}
             if wildcards.figure == "ablation"
             else {}
         ),
-        code=code_fingerprint("plotting"),
+        code=fingerprint("figures_evaluation"),
     log:
         f"{RESULTS}/logs/figures/{{figure}}_{{dataset}}.log",
     conda:
         "../../envs/convergence.yaml"
     script:
-        "../scripts/figure_evaluation.py"
+        "../scripts/figures_evaluation.py"
 
 
 rule figure_experiment_scores:
@@ -80,13 +73,13 @@ rule figure_experiment_scores:
         pdf=f"{RESULTS}/evaluation/experiment_scores.pdf",
     params:
         figure="experiment_scores",
-        code=code_fingerprint("plotting"),
+        code=fingerprint("figures_evaluation"),
     log:
         f"{RESULTS}/logs/figures/experiment_scores.log",
     conda:
         "../../envs/convergence.yaml"
     script:
-        "../scripts/figure_evaluation.py"
+        "../scripts/figures_evaluation.py"
 
 
 rule figure_scenarios:
@@ -94,25 +87,25 @@ rule figure_scenarios:
     input:
         table=lambda wildcards: (
             rules.scenarios.output.summary
-            if wildcards.kind == "scenarios"
+            if wildcards.figure == "scenarios"
             else rules.scenarios.output.attribution
         ),
     output:
         png=report(
-            f"{RESULTS}/{{dataset}}/figures/{{kind}}.png",
+            f"{RESULTS}/{{dataset}}/figures/{{figure}}.png",
             caption="../report/scenarios.rst",
             category="Scenarios",
             subcategory="{dataset}",
         ),
-        pdf=f"{RESULTS}/{{dataset}}/figures/{{kind}}.pdf",
+        pdf=f"{RESULTS}/{{dataset}}/figures/{{figure}}.pdf",
     wildcard_constraints:
-        kind="scenarios|attribution",
+        figure="|".join(SCENARIO_FIGURES),
     params:
-        figure=lambda wildcards: wildcards.kind,
-        code=code_fingerprint("plotting"),
+        figure=lambda wildcards: wildcards.figure,
+        code=fingerprint("figures_evaluation"),
     log:
-        f"{RESULTS}/logs/figures/{{kind}}_{{dataset}}.log",
+        f"{RESULTS}/logs/figures/{{figure}}_{{dataset}}.log",
     conda:
         "../../envs/convergence.yaml"
     script:
-        "../scripts/figure_scenarios.py"
+        "../scripts/figures_evaluation.py"

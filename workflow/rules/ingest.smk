@@ -8,7 +8,7 @@ rule ingest:
     params:
         name=lambda wildcards: wildcards.dataset,
         spec=dataset_spec,
-        code=code_fingerprint("data"),
+        code=fingerprint("ingest"),
     log:
         f"{RESULTS}/logs/ingest/{{dataset}}.log",
     resources:

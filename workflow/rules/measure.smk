@@ -20,7 +20,7 @@ rule measure:
     params:
         spec=dataset_spec,
         measures=config["measures"],
-        code=code_fingerprint("measures"),
+        code=fingerprint("measure"),
     log:
         f"{RESULTS}/logs/measure/{{dataset}}.log",
     resources:

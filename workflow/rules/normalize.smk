@@ -8,7 +8,7 @@ rule normalize:
     params:
         spec=dataset_spec,
         measures=config["measures"],
-        code=code_fingerprint("measures"),
+        code=fingerprint("normalize"),
     log:
         f"{RESULTS}/logs/normalize/{{dataset}}.log",
     resources:

@@ -3,7 +3,7 @@ rule scenarios:
     importance of the reference model, across seeds. Sensitivity, not causal effects."""
     input:
         canonical=rules.ingest.output.canonical,
-        runs=lambda wildcards: reference_runs(wildcards.dataset),
+        checkpoints=lambda wildcards: list(reference_checkpoints(wildcards).values()),
     output:
         effects=f"{RESULTS}/{{dataset}}/scenarios/scenario_effects.csv",
         summary=report(
@@ -17,11 +17,11 @@ rule scenarios:
     params:
         spec=dataset_spec,
         measures=config["measures"],
-        training_cfg=lambda wildcards: training_config(config, wildcards.dataset),
-        model=config["evaluation"]["reference"],
-        run_dirs=lambda wildcards: reference_run_dirs(wildcards.dataset),
+        training_cfg=training_cfg,
+        model=REFERENCE,
+        checkpoint_dirs=reference_checkpoints,
         scenarios=lambda wildcards: config["evaluation"]["scenarios"].get(wildcards.dataset, []),
-        code=code_fingerprint("evaluation", "training"),
+        code=fingerprint("scenarios"),
     log:
         f"{RESULTS}/logs/scenarios/{{dataset}}.log",
     benchmark:

@@ -7,6 +7,7 @@ rule mlflow_init:
         tracking_uri=config["tracking"]["uri"],
         # results/mlflow/experiments.json -> results
         results_dir=lambda wildcards, output: str(Path(output.experiments).parents[1]),
+        code=fingerprint("tracking"),
     log:
         f"{RESULTS}/logs/mlflow_init.log",
     resources:
@@ -15,4 +16,4 @@ rule mlflow_init:
     conda:
         "../../envs/convergence.yaml"
     script:
-        "../scripts/mlflow_init.py"
+        "../scripts/tracking.py"

@@ -7,15 +7,18 @@ rule train:
     output:
         predictions=f"{RESULTS}/{{dataset}}/models/{{model}}/seed{{seed}}/predictions.csv",
         run=f"{RESULTS}/{{dataset}}/models/{{model}}/seed{{seed}}/run.json",
+        checkpoints=directory(
+            f"{RESULTS}/{{dataset}}/models/{{model}}/seed{{seed}}/{{model}}-seed{{seed}}"
+        ),
     params:
         spec=dataset_spec,
         measures=config["measures"],
         model_cfg=lambda wildcards: config["models"][wildcards.model],
-        training_cfg=lambda wildcards: training_config(config, wildcards.dataset),
+        training_cfg=training_cfg,
         tracking_uri=config["tracking"]["uri"],
         # results/<dataset>/models/<model>/seed<seed>/predictions.csv -> results
         results_dir=lambda wildcards, output: str(Path(output.predictions).parents[4]),
-        code=code_fingerprint("training", "models", "measures", "evaluation"),
+        code=fingerprint("train"),
     log:
         f"{RESULTS}/logs/train/{{dataset}}_{{model}}_seed{{seed}}.log",
     benchmark:

@@ -2,14 +2,14 @@
 
 from typing import TYPE_CHECKING
 
-from convergence.evaluation.baselines import run_baselines
 from convergence.logging import configure_logging
+from convergence.stages import baselines
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake
 
 configure_logging(snakemake.log[0])
-run_baselines(
+baselines.run(
     dataset=snakemake.wildcards.dataset,
     canonical_path=snakemake.input.canonical,
     ingest_provenance_path=snakemake.input.provenance,

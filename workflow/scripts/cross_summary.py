@@ -2,17 +2,20 @@
 
 from typing import TYPE_CHECKING
 
-from convergence.evaluation.compare import run_cross_summary
 from convergence.logging import configure_logging
+from convergence.stages import evaluate
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake
 
 configure_logging(snakemake.log[0])
-run_cross_summary(
+evaluate.run_cross_summary(
     summary_paths=list(snakemake.input.summaries),
     dm_paths=list(snakemake.input.dm_tests),
     measure_provenance_paths=list(snakemake.input.measures),
-    out_dir=snakemake.params.out_dir,
+    reference=snakemake.params.reference,
+    table_path=snakemake.output.table,
+    table_md_path=snakemake.output.table_md,
+    table_tex_path=snakemake.output.table_tex,
     summary_md_path=snakemake.output.summary_md,
 )

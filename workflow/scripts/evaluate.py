@@ -2,18 +2,25 @@
 
 from typing import TYPE_CHECKING
 
-from convergence.evaluation.compare import run_evaluate
 from convergence.logging import configure_logging
+from convergence.stages import evaluate
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake
 
 configure_logging(snakemake.log[0])
-run_evaluate(
+evaluate.run(
     dataset=snakemake.wildcards.dataset,
-    prediction_paths=list(snakemake.input.predictions),
+    prediction_paths=[*snakemake.input.predictions, snakemake.input.baselines],
     scales_path=snakemake.input.scales,
     grade_scale=snakemake.params.grade_scale,
     reference=snakemake.params.reference,
-    out_dir=snakemake.params.out_dir,
+    scores_path=snakemake.output.scores,
+    summary_path=snakemake.output.summary,
+    summary_md_path=snakemake.output.summary_md,
+    summary_tex_path=snakemake.output.summary_tex,
+    dm_path=snakemake.output.dm,
+    dm_md_path=snakemake.output.dm_md,
+    dm_tex_path=snakemake.output.dm_tex,
+    provenance_path=snakemake.output.provenance,
 )

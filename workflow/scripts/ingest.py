@@ -3,13 +3,13 @@
 from typing import TYPE_CHECKING
 
 from convergence.logging import configure_logging
-from convergence.stages import run_ingest
+from convergence.stages import ingest
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake
 
 configure_logging(snakemake.log[0])
-run_ingest(
+ingest.run(
     name=snakemake.params.name,
     spec=snakemake.params.spec,
     canonical_path=snakemake.output.canonical,

@@ -3,13 +3,13 @@
 from typing import TYPE_CHECKING
 
 from convergence.logging import configure_logging
-from convergence.stages import run_normalize
+from convergence.stages import normalize
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake
 
 configure_logging(snakemake.log[0])
-run_normalize(
+normalize.run(
     canonical_path=snakemake.input.canonical,
     spec=snakemake.params.spec,
     measures=snakemake.params.measures,

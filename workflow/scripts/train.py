@@ -3,13 +3,13 @@
 from typing import TYPE_CHECKING
 
 from convergence.logging import configure_logging
-from convergence.training.stage import run_train
+from convergence.stages import train
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake
 
 configure_logging(snakemake.log[0])
-run_train(
+train.run(
     dataset=snakemake.wildcards.dataset,
     canonical_path=snakemake.input.canonical,
     ingest_provenance_path=snakemake.input.provenance,
@@ -24,4 +24,5 @@ run_train(
     experiments_path=snakemake.input.experiments,
     predictions_path=snakemake.output.predictions,
     run_json_path=snakemake.output.run,
+    checkpoint_dir=snakemake.output.checkpoints,
 )

@@ -177,6 +177,20 @@ class MeasurementSpec:
         }
 
     @classmethod
+    def from_config(
+        cls, dataset: Mapping[str, Any], measures: Mapping[str, Any]
+    ) -> MeasurementSpec:
+        """The spec of a data set from its config entry and the ``measures`` section."""
+        return cls.from_dict(
+            {
+                "subsystems": dataset["subsystems"],
+                **measures.get("normalization", {}),
+                "subsystem_weights": measures.get("subsystem_weights"),
+                "grade_scale": measures.get("grades") or DEFAULT_GRADE_SCALE,
+            }
+        )
+
+    @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> MeasurementSpec:
         """Rebuild a spec from :meth:`to_dict` output (or an equivalent config mapping)."""
         return cls(
@@ -203,6 +217,11 @@ def _bounds_from_dict(data: Mapping[str, Any], scope: str) -> pd.DataFrame | pd.
     if scope == "pooled":
         return pd.Series(data, dtype=float)
     return pd.DataFrame.from_dict(data, orient="index", dtype=float)
+
+
+def subsystem_indicators(dataset: Mapping[str, Any]) -> list[str]:
+    """Indicators of a data set's subsystems (its config entry), in config order."""
+    return [ind for indicators in dataset["subsystems"].values() for ind in indicators]
 
 
 @dataclass(frozen=True)

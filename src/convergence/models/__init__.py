@@ -1,25 +1,6 @@
-"""models subpackage: neural forecasters (CNN-LSTM and ablations) and weight penalties."""
+"""Forecasting models: the networks (:mod:`~convergence.models.networks`, torch) and the
+statistical and ridge baselines (:mod:`~convergence.models.baselines`, no torch).
 
-from convergence.models.networks import (
-    CNNLSTM,
-    MLP,
-    CausalConvStack,
-    CNNOnly,
-    LSTMOnly,
-    NetworkConfig,
-    build_network,
-    penalized_weights,
-    weight_penalty,
-)
-
-__all__ = [
-    "CNNLSTM",
-    "MLP",
-    "CNNOnly",
-    "CausalConvStack",
-    "LSTMOnly",
-    "NetworkConfig",
-    "build_network",
-    "penalized_weights",
-    "weight_penalty",
-]
+Import the module you need; this package imports neither, so a baselines job never loads
+torch.
+"""

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from convergence.data.canonical import period_to_float
-from convergence.evaluation.compare import ALL_HORIZONS, load_predictions, seed_mean_forecasts
+from convergence.evaluation.scores import ALL_HORIZONS, load_predictions, seed_mean_forecasts
 from convergence.plotting.common import plt, save_figure
 
 
@@ -41,7 +41,7 @@ def plot_forecasts(
     pdf: str | Path | None = None,
     n_entities: int = 4,
     *,
-    reference: str = "cnn_lstm",
+    reference: str,
     naive: str = "naive",
     title: str | None = None,
 ) -> None:
@@ -165,8 +165,8 @@ def plot_ablation(
     png: str | Path,
     pdf: str | Path | None = None,
     *,
-    reference: str = "cnn_lstm",
-    ablation_prefix: str = "cnn_lstm_",
+    reference: str,
+    ablations: Sequence[str],
     metric: str = "MASE",
     horizon: str = ALL_HORIZONS,
     title: str | None = None,
@@ -174,13 +174,13 @@ def plot_ablation(
     """Change in the metric of each ablation variant against the full model (positive = worse)."""
     frame = _read(summary)
     frame = frame[frame["horizon"] == str(horizon)].set_index("model")
-    variants = sorted(m for m in frame.index if m.startswith(ablation_prefix) and m != reference)
+    variants = [m for m in ablations if m in frame.index and m != reference]
     if reference not in frame.index or not variants:
         _empty(png, pdf, f"no ablation variants of {reference}", title)
         return
     base = float(frame.loc[reference, f"{metric}_mean"])
     change = frame.loc[variants, f"{metric}_mean"].astype(float) - base
-    labels = [m[len(ablation_prefix) :] for m in variants]
+    labels = [m.removeprefix(f"{reference}_") for m in variants]
     figure, ax = plt.subplots(figsize=(6.5, 0.4 * len(variants) + 1.5))
     colors = ["tab:red" if v > 0 else "tab:green" for v in change]
     ax.barh(
@@ -271,6 +271,7 @@ def plot_experiment_scores(
 
 
 FIGURES = {
+    # per data set (rule figure_evaluation / figure_forecasts)
     "forecasts": plot_forecasts,
     "error_by_horizon": plot_error_by_horizon,
     "model_comparison": plot_model_comparison,

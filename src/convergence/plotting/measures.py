@@ -109,3 +109,13 @@ def plot_structure(
     axes[1].legend(frameon=False)
     fig.suptitle(f"{title}: structural convergence")
     save_figure(fig, png, pdf)
+
+
+FIGURES = {
+    "trajectories": plot_trajectories,
+    "heatmap": plot_heatmap,
+    "grades": plot_grades,
+    "structure": plot_structure,
+}
+"""Figure name (:data:`convergence.plotting.MEASURE_FIGURES`) -> plot function; the
+function's keyword arguments before ``png`` are the rule's named inputs."""

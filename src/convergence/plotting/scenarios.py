@@ -89,3 +89,7 @@ def plot_attribution(
     )
     ax.set_title(f"{title}: permutation importance (validation + test windows)")
     save_figure(fig, png, pdf)
+
+
+FIGURES = {"scenarios": plot_scenarios, "attribution": plot_attribution}
+"""Figure name (:data:`convergence.plotting.SCENARIO_FIGURES`) -> plot function."""

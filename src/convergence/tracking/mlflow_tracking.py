@@ -11,6 +11,7 @@ API, so no process-global "active run" state is involved.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -117,6 +118,26 @@ def init_experiments(uri: str, names: list[str], results_dir: str | Path) -> dic
         )
         log.info("MLflow experiment %s: id %s (%s)", name, experiment_ids[name], uri)
     return experiment_ids
+
+
+def experiment_id_for(
+    dataset: str, uri: str, results_dir: str | Path, experiments_path: str | Path
+) -> str:
+    """The data set's experiment id from the ``mlflow_init`` JSON, or get-or-create it on a
+    URI other than the one the JSON was written for."""
+    path = Path(experiments_path)
+    if path.is_file():
+        with open(path, encoding="utf-8") as handle:
+            record = json.load(handle)
+        if record.get("tracking_uri") == uri and dataset in record.get("experiments", {}):
+            return str(record["experiments"][dataset])
+        log.warning(
+            "%s was written for tracking URI %s, not %s; looking the experiment up again",
+            path,
+            record.get("tracking_uri"),
+            uri,
+        )
+    return init_experiments(uri, [dataset], results_dir)[dataset]
 
 
 def flatten_params(nested: Mapping[str, Any], prefix: str = "") -> dict[str, str]:

@@ -14,7 +14,7 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 
-from convergence.training.windows import FoldWindows
+from convergence.backtest.windows import FoldWindows
 
 
 class EpochShuffle:

@@ -16,7 +16,6 @@ hands the per-epoch history back through a file written by rank 0.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,23 +23,22 @@ import pytorch_lightning as pl
 from lightning_fabric.plugins.environments import LightningEnvironment
 from pytorch_lightning.strategies.launchers.multiprocessing import _MultiProcessingLauncher
 
-#: training_cfg keys of this module and their defaults.
-DEVICE_DEFAULTS: dict[str, Any] = {"strategy": "auto", "num_nodes": 1}
+from convergence.settings import TrainingSettings
 
 
-def trainer_device_kwargs(settings: Mapping[str, Any]) -> dict[str, Any]:
+def trainer_device_kwargs(settings: TrainingSettings) -> dict[str, Any]:
     """``accelerator``, ``devices``, ``strategy``, ``num_nodes`` and ``plugins`` for Trainer.
 
     One node: :class:`LightningEnvironment` (no SLURM world size, no auto-requeue).
     Several nodes: no plugin, so Lightning's SLURM/torchrun detection wires the ranks.
     """
-    num_nodes = int(settings.get("num_nodes", DEVICE_DEFAULTS["num_nodes"]))
+    num_nodes = int(settings.num_nodes)
     if num_nodes < 1:
         raise ValueError(f"num_nodes must be >= 1, got {num_nodes}")
     kwargs: dict[str, Any] = {
-        "accelerator": settings.get("accelerator", "auto"),
-        "devices": settings.get("devices", "auto"),
-        "strategy": settings.get("strategy", DEVICE_DEFAULTS["strategy"]),
+        "accelerator": settings.accelerator,
+        "devices": settings.devices,
+        "strategy": settings.strategy,
         "num_nodes": num_nodes,
     }
     if num_nodes == 1:

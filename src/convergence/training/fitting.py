@@ -22,11 +22,12 @@ import numpy as np
 import pytorch_lightning as pl
 from pytorch_lightning.callbacks import ModelCheckpoint
 
+from convergence.backtest.windows import FoldWindows
+from convergence.settings import TrainingSettings
 from convergence.training.datamodule import WindowDataModule
 from convergence.training.devices import trainer_device_kwargs
 from convergence.training.module import ConvergenceForecaster
 from convergence.training.scaling import fit_scaling
-from convergence.training.windows import FoldWindows
 
 
 def build_module(
@@ -38,8 +39,8 @@ def build_module(
 ) -> ConvergenceForecaster:
     """A forecaster whose scaling statistics are those of ``x_train``/``y_train``.
 
-    ``module_kwargs`` are the module's hyperparameters besides the network (penalty,
-    ``input_mode``, ``scaling``; see ``training.backtest.loss_settings``).
+    ``module_kwargs`` are the module's hyperparameters besides the network and learning
+    rate (:meth:`convergence.settings.ModelSettings.module_hparams`).
     """
     module = ConvergenceForecaster(
         network=dict(network), **module_kwargs, learning_rate=float(learning_rate)
@@ -81,7 +82,7 @@ def refit_module(
     *,
     network: Mapping[str, Any],
     module_kwargs: Mapping[str, Any],
-    settings: Mapping[str, Any],
+    settings: TrainingSettings,
     epochs: int,
     seed: int,
     fold_dir: Path,
@@ -97,7 +98,7 @@ def refit_module(
     merged = refit_windows(windows)
     pl.seed_everything(seed, workers=True, verbose=False)
     module = build_module(
-        network, module_kwargs, settings["learning_rate"], merged.x_train, merged.y_train
+        network, module_kwargs, settings.learning_rate, merged.x_train, merged.y_train
     )
     checkpoint = ModelCheckpoint(
         dirpath=fold_dir,
@@ -108,7 +109,7 @@ def refit_module(
     )
     trainer = pl.Trainer(
         **trainer_device_kwargs(settings),
-        deterministic=bool(settings["deterministic"]),
+        deterministic=settings.deterministic,
         max_epochs=int(epochs),
         limit_val_batches=0,
         callbacks=[checkpoint],
@@ -120,7 +121,7 @@ def refit_module(
     )
     trainer.fit(
         module,
-        datamodule=WindowDataModule(merged, batch_size=int(settings["batch_size"]), seed=seed),
+        datamodule=WindowDataModule(merged, batch_size=settings.batch_size, seed=seed),
     )
     path = str(Path(fold_dir) / f"{checkpoint_name}.ckpt")
     refitted = ConvergenceForecaster.load_from_checkpoint(

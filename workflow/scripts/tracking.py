@@ -3,13 +3,13 @@
 from typing import TYPE_CHECKING
 
 from convergence.logging import configure_logging
-from convergence.training.stage import run_mlflow_init
+from convergence.stages import tracking
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake
 
 configure_logging(snakemake.log[0])
-run_mlflow_init(
+tracking.run(
     datasets=snakemake.params.datasets,
     tracking_uri=snakemake.params.tracking_uri,
     results_dir=snakemake.params.results_dir,

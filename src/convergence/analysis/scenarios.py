@@ -35,17 +35,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from convergence.config import config_hash
-from convergence.data.canonical import read_canonical, sha256_file, to_wide, write_csv_atomic
+from convergence.backtest.contract import backtest_folds
+from convergence.backtest.folds import Fold
+from convergence.backtest.windows import (
+    TARGET_COLUMN,
+    FoldWindows,
+    build_fold_windows,
+    features_with_model,
+)
 from convergence.errors import ConfigError, DataFileError, InputError
-from convergence.evaluation.folds import Fold
-from convergence.measures.index import MeasurementModel, MeasurementSpec, apply_measurement
-from convergence.measures.normalize import apply_minmax
-from convergence.provenance import base_record, write_json_atomic
-from convergence.stages import forecast_measurement_spec, subsystem_indicators
-from convergence.training.backtest import backtest_folds, training_settings
+from convergence.measures.index import MeasurementModel, MeasurementSpec, subsystem_indicators
+from convergence.settings import TrainingSettings
 from convergence.training.module import ConvergenceForecaster
-from convergence.training.windows import TARGET_COLUMN, FoldWindows, build_fold_windows
 
 log = logging.getLogger(__name__)
 
@@ -85,21 +86,6 @@ ATTRIBUTION_COLUMNS: tuple[str, ...] = (
     "n_seeds",
     "n_windows",
 )
-
-
-def features_with_model(wide: pd.DataFrame, model: MeasurementModel) -> pd.DataFrame:
-    """Feature frame of ``wide`` under an already fitted measurement ``model`` (no refit).
-
-    Same columns and construction as
-    :func:`convergence.training.windows.fold_feature_frame`: normalized indicators
-    (clipped), ``U_<subsystem>`` columns, then ``D``.
-    """
-    mspec = model.spec
-    measured = apply_measurement(model, wide)
-    normalized = apply_minmax(wide[mspec.indicators], model.bounds, mspec.directions, clip=True)
-    subsystem_columns = [f"U_{sub}" for sub in mspec.subsystems]
-    levels = measured[[*subsystem_columns, TARGET_COLUMN]].clip(0.0, 1.0)
-    return pd.concat([normalized, levels], axis=1)
 
 
 @dataclass
@@ -144,7 +130,7 @@ def counterfactual_inputs(
     wide: pd.DataFrame,
     mspec: MeasurementSpec,
     fold: Fold,
-    training_cfg: Mapping[str, Any],
+    settings: TrainingSettings,
     indicator: str,
     change: float,
 ) -> CounterfactualInputs:
@@ -153,10 +139,9 @@ def counterfactual_inputs(
         raise InputError(
             f"indicator {indicator!r} is not one of the panel's indicators {mspec.indicators}"
         )
-    settings = training_settings(training_cfg)
-    window, horizon = int(settings["window"]), int(settings["horizon"])
+    window, horizon = settings.window, settings.horizon
     windows = build_fold_windows(
-        wide, mspec, fold, window=window, horizon=horizon, target=settings["target"]
+        wide, mspec, fold, window=window, horizon=horizon, target=settings.target
     )
     all_periods = sorted(set(wide.index.get_level_values("period").astype(str)))
     origin = all_periods.index(windows.test_origin)
@@ -215,7 +200,7 @@ def scenario_effect(
     wide: pd.DataFrame,
     mspec: MeasurementSpec,
     fold: Fold,
-    training_cfg: Mapping[str, Any],
+    settings: TrainingSettings,
     checkpoint_paths: Mapping[int, str | Path],
     indicator: str,
     change: float,
@@ -235,7 +220,7 @@ def scenario_effect(
         wide=wide,
         mspec=mspec,
         fold=fold,
-        training_cfg=training_cfg,
+        settings=settings,
         indicator=indicator,
         change=change,
     )
@@ -390,116 +375,6 @@ def resolve_scenarios(
     return resolved
 
 
-def last_fold(wide: pd.DataFrame, training_cfg: Mapping[str, Any]) -> Fold:
+def last_fold(wide: pd.DataFrame, settings: TrainingSettings) -> Fold:
     """The backtest's last fold, built exactly as :func:`train_and_backtest` builds folds."""
-    return backtest_folds(wide, training_settings(training_cfg))[-1]
-
-
-def run_scenarios(
-    *,
-    dataset: str,
-    canonical_path: str | Path,
-    spec: Mapping[str, Any],
-    measures: Mapping[str, Any],
-    training_cfg: Mapping[str, Any],
-    model_name: str,
-    run_dirs: Mapping[int, str | Path],
-    scenarios: Sequence[Mapping[str, Any]] | None,
-    out_dir: str | Path,
-    n_repeats: int = 5,
-) -> None:
-    """Scenario effects and permutation attribution of one model on the last fold.
-
-    Reads checkpoints ``<run_dir>/fold<k>/best.ckpt`` (``k`` = last fold) for every seed
-    in ``run_dirs`` and writes into ``out_dir``: ``scenario_effects.csv``,
-    ``scenario_summary.csv``, ``attribution.csv`` and ``provenance.json``. All results
-    are forecast-model sensitivities, not causal effects.
-    """
-    import torch
-
-    torch.set_num_threads(int(training_cfg.get("threads", 1)))
-    resolved = resolve_scenarios(dataset, spec, scenarios)
-    if not run_dirs:
-        raise ConfigError(f"scenarios.{dataset}", "no trained seeds (run_dirs is empty)")
-    out_dir = Path(out_dir)
-    canonical = read_canonical(canonical_path)
-    wide = to_wide(canonical, indicators=subsystem_indicators(spec))
-    mspec = forecast_measurement_spec(spec, measures, training_cfg)
-    settings = training_settings(training_cfg)
-    fold = last_fold(wide, training_cfg)
-    checkpoints = {
-        int(seed): Path(run_dir) / f"fold{fold.index}" / "best.ckpt"
-        for seed, run_dir in run_dirs.items()
-    }
-    for path in checkpoints.values():
-        if not path.is_file():
-            raise DataFileError(str(path), "checkpoint of the last fold not found")
-    log.info(
-        "%s %s: scenarios %s on fold %d (origin %s), seeds %s",
-        dataset,
-        model_name,
-        resolved,
-        fold.index,
-        fold.val_periods[-1],
-        sorted(checkpoints),
-    )
-    effects = pd.concat(
-        [
-            scenario_effect(
-                wide=wide,
-                mspec=mspec,
-                fold=fold,
-                training_cfg=training_cfg,
-                checkpoint_paths=checkpoints,
-                indicator=item["indicator"],
-                change=item["change"],
-            )
-            for item in resolved
-        ],
-        ignore_index=True,
-    )
-    effects.insert(0, "model", model_name)
-    effects.insert(0, "dataset", dataset)
-    summary = summarise_scenario(effects)
-    windows = build_fold_windows(
-        wide,
-        mspec,
-        fold,
-        window=int(settings["window"]),
-        horizon=int(settings["horizon"]),
-        target=settings["target"],
-    )
-    attribution = permutation_importance(
-        model_checkpoints=checkpoints, windows=windows, n_repeats=n_repeats, seed=min(checkpoints)
-    )
-    write_csv_atomic(effects, out_dir / "scenario_effects.csv")
-    write_csv_atomic(summary, out_dir / "scenario_summary.csv")
-    write_csv_atomic(attribution, out_dir / "attribution.csv")
-    write_json_atomic(
-        base_record(
-            dataset=dataset,
-            model=model_name,
-            note=SENSITIVITY_NOTE,
-            fold=fold.index,
-            origin=windows.test_origin,
-            test_periods=windows.test_periods,
-            scenarios=resolved,
-            n_repeats=n_repeats,
-            checkpoints={
-                str(seed): {"path": str(path), "sha256": sha256_file(path)}
-                for seed, path in sorted(checkpoints.items())
-            },
-            canonical_sha256=sha256_file(canonical_path),
-            config_sha256=config_hash(
-                {
-                    "spec": dict(spec),
-                    "measures": dict(measures),
-                    "training_cfg": dict(training_cfg),
-                    "scenarios": resolved,
-                }
-            ),
-            measurement_model=windows.measurement_model.to_dict(),
-        ),
-        out_dir / "provenance.json",
-    )
-    log.info("scenario summary:\n%s", summary.to_string(index=False))
+    return backtest_folds(wide, settings)[-1]

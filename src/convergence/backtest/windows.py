@@ -33,8 +33,8 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from convergence.backtest.folds import Fold
 from convergence.errors import InputError, SeriesTooShortError
-from convergence.evaluation.folds import Fold
 from convergence.measures.index import (
     MeasurementModel,
     MeasurementSpec,
@@ -91,27 +91,33 @@ class FoldWindows:
         return int(self.x_train.shape[2])
 
 
-def fold_feature_frame(
-    wide: pd.DataFrame, mspec: MeasurementSpec, train_periods: Sequence[str]
-) -> tuple[pd.DataFrame, MeasurementModel]:
-    """Fit the measurement model on ``train_periods`` rows and build every row's features.
-
-    Returns the feature frame (same index as ``wide``; normalized indicators, then
-    ``U_<subsystem>`` columns, then ``D``) and the fitted model.
-    """
-    periods = wide.index.get_level_values("period").astype(str)
-    fit_mask = pd.Series(periods.isin(list(train_periods)), index=wide.index)
-    if not fit_mask.any():
-        raise InputError("no rows fall in the fold's training periods")
-    model = fit_measurement(wide, mspec, fit_mask=fit_mask)
+def features_with_model(wide: pd.DataFrame, model: MeasurementModel) -> pd.DataFrame:
+    """Feature frame of ``wide`` under an already fitted measurement ``model`` (no refit):
+    normalized indicators (clipped), ``U_<subsystem>`` columns, then ``D``."""
+    mspec = model.spec
     measured = apply_measurement(model, wide)
     normalized = apply_minmax(wide[mspec.indicators], model.bounds, mspec.directions, clip=True)
     subsystem_columns = [f"U_{sub}" for sub in mspec.subsystems]
     # U and D are weighted means / geometric forms of clipped values: already in [0, 1];
     # clipping again only guards against rounding just outside the interval.
     levels = measured[[*subsystem_columns, TARGET_COLUMN]].clip(0.0, 1.0)
-    features = pd.concat([normalized, levels], axis=1)
-    return features, model
+    return pd.concat([normalized, levels], axis=1)
+
+
+def fold_feature_frame(
+    wide: pd.DataFrame, mspec: MeasurementSpec, train_periods: Sequence[str]
+) -> tuple[pd.DataFrame, MeasurementModel]:
+    """Fit the measurement model on ``train_periods`` rows and build every row's features.
+
+    Returns the feature frame (:func:`features_with_model`, same index as ``wide``) and
+    the fitted model.
+    """
+    periods = wide.index.get_level_values("period").astype(str)
+    fit_mask = pd.Series(periods.isin(list(train_periods)), index=wide.index)
+    if not fit_mask.any():
+        raise InputError("no rows fall in the fold's training periods")
+    model = fit_measurement(wide, mspec, fit_mask=fit_mask)
+    return features_with_model(wide, model), model
 
 
 def _window_starts(complete: np.ndarray, span: int) -> np.ndarray:

@@ -3,8 +3,8 @@
 For every fold of the neural backtest (same :func:`covered_periods`, same
 :func:`rolling_origin_folds` settings) the convergence index ``D`` is computed with the
 measurement model fitted on that fold's training periods
-(:func:`~convergence.training.windows.build_fold_windows`, which calls
-:func:`~convergence.training.windows.fold_feature_frame`), and every baseline forecasts
+(:func:`~convergence.backtest.windows.build_fold_windows`, which calls
+:func:`~convergence.backtest.windows.fold_feature_frame`), and every baseline forecasts
 ``D`` at the fold's test periods for horizons ``1..H``. The entities scored are the
 fold's test windows of ``build_fold_windows`` with the training ``window`` and
 ``horizon``, so the (fold, entity, origin, horizon, period, actual) rows are identical to
@@ -37,35 +37,27 @@ import time
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from mlflow.tracking import MlflowClient
 from sklearn.linear_model import Ridge
 
-from convergence.data.canonical import write_csv_atomic
-from convergence.errors import ConfigError
-from convergence.measures.index import MeasurementSpec
-from convergence.provenance import write_json_atomic
-from convergence.tracking.mlflow_tracking import (
-    log_artifacts,
-    parent_run,
-)
-from convergence.training.backtest import (
-    PREDICTION_COLUMNS,
+from convergence.backtest.contract import (
+    BASELINE_COLUMNS,
+    SCALE_COLUMNS,
     backtest_folds,
     forecast_frame,
-    training_settings,
 )
-from convergence.training.stage import load_forecast_inputs
-from convergence.training.windows import (
+from convergence.backtest.windows import (
     TARGET_COLUMN,
     FoldWindows,
     build_fold_windows,
     fold_feature_frame,
 )
+from convergence.errors import ConfigError
+from convergence.measures.index import MeasurementSpec
+from convergence.settings import TrainingSettings
 
 log = logging.getLogger(__name__)
 
@@ -79,8 +71,6 @@ DEFAULT_RIDGE_ALPHA = 1.0
 #: shortest history a statsforecast model is tried on; shorter ones fall back to naive.
 MIN_STATSFORECAST_HISTORY = 4
 SEASON_LENGTHS: dict[str, int] = {"annual": 1, "quarterly": 4, "monthly": 12}
-SCALE_COLUMNS: tuple[str, ...] = ("fold", "entity", "origin", "scale")
-BASELINE_COLUMNS: tuple[str, ...] = (*PREDICTION_COLUMNS, "fallback")
 
 
 def season_length_for(frequency: str) -> int:
@@ -91,7 +81,7 @@ def season_length_for(frequency: str) -> int:
     return SEASON_LENGTHS[key]
 
 
-def _check_baselines(baselines: Sequence[str]) -> list[str]:
+def check_baselines(baselines: Sequence[str]) -> list[str]:
     names = [str(b) for b in baselines]
     unknown = [b for b in names if b not in BASELINES]
     if unknown:
@@ -303,7 +293,7 @@ def baseline_backtest(
     dataset: str,
     wide: pd.DataFrame,
     mspec: MeasurementSpec,
-    training_cfg: Mapping[str, Any],
+    settings: TrainingSettings,
     baselines: Sequence[str] = BASELINES,
     season_length: int = 1,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -315,11 +305,10 @@ def baseline_backtest(
         column; scales with columns ``fold, entity, origin, scale`` (in-sample mean
         absolute seasonal-naive error of ``D`` up to the origin, for MASE).
     """
-    names = _check_baselines(baselines)
+    names = check_baselines(baselines)
     if int(season_length) < 1:
         raise ConfigError("season_length", f"must be >= 1, got {season_length}")
-    settings = training_settings(training_cfg)
-    window, horizon = int(settings["window"]), int(settings["horizon"])
+    window, horizon = settings.window, settings.horizon
     folds = backtest_folds(wide, settings)
     all_periods = sorted(set(wide.index.get_level_values("period").astype(str)))
     position_of = {p: i for i, p in enumerate(all_periods)}
@@ -328,7 +317,7 @@ def baseline_backtest(
     for fold in folds:
         started = time.perf_counter()
         windows = build_fold_windows(
-            wide, mspec, fold, window=window, horizon=horizon, target=settings["target"]
+            wide, mspec, fold, window=window, horizon=horizon, target=settings.target
         )
         # Same fit as inside build_fold_windows (deterministic): D of every row.
         features, _ = fold_feature_frame(wide, mspec, fold.train_periods)
@@ -406,109 +395,3 @@ def baseline_backtest(
     predictions["fallback"] = predictions["fallback"].astype(bool)
     scales = pd.DataFrame(scale_rows, columns=list(SCALE_COLUMNS))
     return predictions[list(BASELINE_COLUMNS)], scales
-
-
-# ------------------------------------------------------------------------------- stage
-
-
-def run_baselines(
-    *,
-    dataset: str,
-    canonical_path: str | Path,
-    ingest_provenance_path: str | Path,
-    spec: Mapping[str, Any],
-    measures: Mapping[str, Any],
-    training_cfg: Mapping[str, Any],
-    baselines: Sequence[str],
-    frequency: str,
-    tracking_uri: str | None,
-    results_dir: str | Path,
-    experiments_path: str | Path,
-    predictions_path: str | Path,
-    scales_path: str | Path,
-    run_json_path: str | Path,
-) -> None:
-    """Backtest the baselines on one data set, tracked as one MLflow run ``baselines``.
-
-    Writes the predictions CSV (with the run id), the MASE scales CSV and ``run.json``
-    (run and experiment ids, tracking URI, data and config sha256, code version).
-    """
-    names = _check_baselines(baselines)
-    season_length = season_length_for(frequency)
-    inputs = load_forecast_inputs(
-        dataset=dataset,
-        canonical_path=canonical_path,
-        ingest_provenance_path=ingest_provenance_path,
-        spec=spec,
-        measures=measures,
-        training_cfg=training_cfg,
-        hashed_config={
-            "spec": dict(spec),
-            "measures": dict(measures),
-            "training_cfg": dict(training_cfg),
-            "baselines": list(names),
-            "frequency": str(frequency),
-        },
-        tracking_uri=tracking_uri,
-        results_dir=results_dir,
-        experiments_path=experiments_path,
-    )
-    uri, experiment_id = inputs.uri, inputs.experiment_id
-    tags = inputs.tags(dataset, "baselines")
-    params = {
-        "dataset": dataset,
-        "baselines": ",".join(names),
-        "frequency": str(frequency),
-        "season_length": season_length,
-        "training": training_settings(training_cfg),
-    }
-    log.info("baselines %s on %s, tracking at %s", ",".join(names), dataset, uri)
-    started = time.perf_counter()
-    with parent_run(uri, experiment_id, "baselines", params, tags) as run_id:
-        predictions, scales = baseline_backtest(
-            dataset=dataset,
-            wide=inputs.wide,
-            mspec=inputs.mspec,
-            training_cfg=training_cfg,
-            baselines=names,
-            season_length=season_length,
-        )
-        predictions["run_id"] = run_id
-        write_csv_atomic(predictions, predictions_path)
-        write_csv_atomic(scales, scales_path)
-        client = MlflowClient(uri)
-        error = (predictions["predicted"] - predictions["actual"]).abs()
-        for name, mae in error.groupby(predictions["model"]).mean().items():
-            client.log_metric(run_id, f"test_mae_{name}", float(mae))
-        for name, count in predictions.groupby("model")["fallback"].sum().items():
-            client.log_metric(run_id, f"fallback_rows_{name}", float(count))
-        client.log_metric(run_id, "seconds", time.perf_counter() - started)
-        log_artifacts(client, run_id, [predictions_path, scales_path])
-    fallbacks = {str(k): int(v) for k, v in predictions.groupby("model")["fallback"].sum().items()}
-    write_json_atomic(
-        # The record taken when the inputs were read: one git query per job.
-        dict(
-            inputs.record,
-            dataset=dataset,
-            model="baselines",
-            baselines=list(names),
-            frequency=str(frequency),
-            season_length=season_length,
-            run_id=run_id,
-            experiment_id=experiment_id,
-            tracking_uri=uri,
-            data_sha256=inputs.data_sha256,
-            canonical_sha256=inputs.canonical_sha256,
-            config_sha256=inputs.config_sha256,
-            n_predictions=len(predictions),
-            fallback_rows=fallbacks,
-            folds=sorted(int(k) for k in predictions["fold"].unique()),
-        ),
-        run_json_path,
-    )
-    log.info(
-        "wrote %d baseline predictions to %s in %.1fs",
-        len(predictions),
-        predictions_path,
-        time.perf_counter() - started,
-    )

@@ -1,0 +1,114 @@
+"""Diebold-Mariano comparisons of the reference model against every other model.
+
+Per horizon, the reference model against every other model. Multi-seed models are first
+averaged over seeds per forecast (the seed-ensemble forecast,
+:func:`~convergence.evaluation.scores.seed_mean_forecasts`). Forecasts are aligned on
+``(fold, entity, origin, horizon)``, ordered by entity then origin, and tested with
+:func:`~convergence.evaluation.diebold_mariano.diebold_mariano` (HLN correction, ``h`` =
+horizon). ``errors_a`` is the reference, so a positive statistic and
+``mean_loss_diff > 0`` mean the other model is more accurate. Holm-Bonferroni runs over
+all comparisons of one data set.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from convergence.errors import InputError
+from convergence.evaluation.diebold_mariano import diebold_mariano, holm_bonferroni
+from convergence.evaluation.scores import FORECAST_KEY, seed_mean_forecasts
+
+DM_COLUMNS: tuple[str, ...] = (
+    "dataset",
+    "horizon",
+    "reference",
+    "model",
+    "statistic",
+    "p_value",
+    "p_holm",
+    "n",
+    "mean_loss_diff",
+    "better",
+)
+"""Columns of :func:`dm_tests`."""
+
+SIGNIFICANCE = 0.05
+"""Family-wise level of the DM tests after Holm-Bonferroni."""
+
+
+def dm_tests(
+    predictions: pd.DataFrame,
+    *,
+    reference: str,
+    horizon_col: str = "horizon",
+    loss: str = "squared",
+) -> pd.DataFrame:
+    """Diebold-Mariano tests of the reference model against every other model, per horizon.
+
+    See the module docstring for seed averaging, alignment and sign. ``better`` is
+    ``"reference"`` when the Holm-adjusted p-value is below 5 % and the reference has the
+    smaller mean loss, ``"model"`` when the other model has, else ``"neither"``.
+
+    Raises:
+        InputError: the reference model has no predictions in a data set.
+    """
+    frame = (
+        predictions.rename(columns={horizon_col: "horizon"})
+        if horizon_col != "horizon"
+        else predictions
+    )
+    averaged = seed_mean_forecasts(frame)
+    averaged["error"] = averaged["actual"] - averaged["predicted"]
+    results = []
+    for dataset, by_dataset in averaged.groupby("dataset", sort=True):
+        models = sorted(set(by_dataset["model"]) - {reference})
+        if reference not in set(by_dataset["model"]):
+            raise InputError(
+                f"data set {dataset!r}: reference model {reference!r} has no predictions; "
+                f"models present: {sorted(set(by_dataset['model']))}"
+            )
+        rows = []
+        for horizon, by_horizon in by_dataset.groupby("horizon", sort=True):
+            ref = by_horizon[by_horizon["model"] == reference]
+            for model in models:
+                other = by_horizon[by_horizon["model"] == model]
+                aligned = ref.merge(other, on=FORECAST_KEY, suffixes=("_ref", "_model")).dropna(
+                    subset=["error_ref", "error_model"]
+                )
+                aligned = aligned.sort_values(["entity", "origin", "fold"], kind="stable")
+                result = diebold_mariano(
+                    aligned["error_ref"].to_numpy(),
+                    aligned["error_model"].to_numpy(),
+                    horizon=int(horizon),
+                    loss=loss,  # type: ignore[arg-type]
+                )
+                rows.append(
+                    {
+                        "dataset": dataset,
+                        "horizon": int(horizon),
+                        "reference": reference,
+                        "model": model,
+                        "statistic": result.statistic,
+                        "p_value": result.p_value,
+                        "n": result.n,
+                        "mean_loss_diff": result.mean_loss_diff,
+                    }
+                )
+        table = pd.DataFrame(rows, columns=[c for c in DM_COLUMNS if c not in ("p_holm", "better")])
+        table["p_holm"] = holm_bonferroni(table["p_value"].to_numpy(dtype=float)) if rows else []
+        table["better"] = [
+            _verdict(p, diff)
+            for p, diff in zip(table["p_holm"], table["mean_loss_diff"], strict=True)
+        ]
+        results.append(table.loc[:, list(DM_COLUMNS)])
+    if not results:
+        return pd.DataFrame(columns=list(DM_COLUMNS))
+    return pd.concat(results, ignore_index=True)
+
+
+def _verdict(p_holm: float, mean_loss_diff: float) -> str:
+    if not (isinstance(p_holm, float | int) and math.isfinite(p_holm)) or p_holm >= SIGNIFICANCE:
+        return "neither"
+    return "model" if mean_loss_diff > 0 else "reference"

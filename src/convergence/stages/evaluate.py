@@ -1,0 +1,138 @@
+"""Stage ``evaluate`` (per data set: scores, seed summary, DM tests) and its companion
+``cross_summary`` (models x data sets, ``summary.md``), the two rules of ``evaluate.smk``."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from convergence.data.canonical import sha256_file, write_csv_atomic
+from convergence.errors import InputError
+from convergence.evaluation.comparisons import DM_COLUMNS, dm_tests
+from convergence.evaluation.scores import (
+    load_predictions,
+    read_scales,
+    score_table,
+    summarise_seeds,
+)
+from convergence.evaluation.summary import (
+    coupling_recovery_note,
+    cross_dataset_summary,
+    dataset_findings,
+    write_summary_markdown,
+)
+from convergence.evaluation.tables import read_table, write_tables
+from convergence.provenance import base_record, read_json, write_json_atomic
+
+log = logging.getLogger(__name__)
+
+
+def run(
+    *,
+    dataset: str,
+    prediction_paths: Sequence[str | Path],
+    scales_path: str | Path,
+    grade_scale: Sequence[Mapping[str, Any]] | None,
+    reference: str,
+    scores_path: str | Path,
+    summary_path: str | Path,
+    summary_md_path: str | Path,
+    summary_tex_path: str | Path,
+    dm_path: str | Path,
+    dm_md_path: str | Path,
+    dm_tex_path: str | Path,
+    provenance_path: str | Path,
+) -> None:
+    """Evaluate one data set: scores per model, seed and horizon; the seed summary (CSV,
+    Markdown, LaTeX); DM tests of ``reference`` against every model; provenance."""
+    predictions = load_predictions(prediction_paths)
+    other = sorted(set(predictions["dataset"]) - {dataset})
+    if other:
+        raise InputError(f"predictions for data set {dataset!r} contain rows of {other}")
+    scales = read_scales(scales_path)
+    scores = score_table(predictions, scales, grade_scale)
+    write_csv_atomic(scores, scores_path)
+    summary = summarise_seeds(scores)
+    write_tables(
+        summary,
+        f"{dataset}: accuracy per model and horizon, mean and std over seeds",
+        csv_path=summary_path,
+        md_path=summary_md_path,
+        tex_path=summary_tex_path,
+    )
+    dm = dm_tests(predictions, reference=reference)
+    write_tables(
+        dm,
+        f"{dataset}: Diebold-Mariano tests of {reference} against each model (HLN, Holm)",
+        csv_path=dm_path,
+        md_path=dm_md_path,
+        tex_path=dm_tex_path,
+    )
+    run_ids = sorted({str(r) for r in predictions["run_id"] if str(r)})
+    record = base_record(
+        stage="evaluate",
+        dataset=dataset,
+        reference=reference,
+        inputs={str(p): sha256_file(p) for p in [*prediction_paths, scales_path]},
+        run_ids=run_ids,
+        n_forecasts=int(len(predictions)),
+        n_fallback=int(predictions["fallback"].sum()),
+        models=sorted(set(predictions["model"])),
+    )
+    write_json_atomic(record, provenance_path)
+    log.info(
+        "evaluated %s: %d forecasts, %d models",
+        dataset,
+        len(predictions),
+        summary["model"].nunique(),
+    )
+
+
+def run_cross_summary(
+    *,
+    summary_paths: Sequence[str | Path],
+    dm_paths: Sequence[str | Path],
+    reference: str,
+    table_path: str | Path,
+    table_md_path: str | Path,
+    table_tex_path: str | Path,
+    summary_md_path: str | Path,
+    measure_provenance_paths: Sequence[str | Path] = (),
+    metric: str = "MASE",
+) -> None:
+    """Write the models x data sets table (CSV, Markdown, LaTeX) and ``summary.md``.
+
+    ``measure_provenance_paths`` (each data set's ``measure/provenance.json``) add a note
+    per data set with ground truth: how well the measures rank the simulated coupling.
+    """
+    summaries = [read_table(p) for p in summary_paths]
+    dms = [read_table(p) for p in dm_paths]
+    cross = cross_dataset_summary(summaries, metric=metric)
+    write_tables(
+        cross,
+        f"Mean {metric} over seeds per model and data set (all horizons); best in bold",
+        csv_path=table_path,
+        md_path=table_md_path,
+        tex_path=table_tex_path,
+        best_marks=cross.attrs["best"],
+    )
+    dm_all = pd.concat(dms, ignore_index=True) if dms else pd.DataFrame(columns=list(DM_COLUMNS))
+    per_dataset = {}
+    for summary in summaries:
+        for dataset, by_dataset in summary.groupby("dataset", sort=True):
+            dm = dm_all[dm_all["dataset"] == dataset]
+            per_dataset[dataset] = dataset_findings(
+                by_dataset, dm, metric=metric, reference=reference
+            )
+    for path in measure_provenance_paths:
+        record = read_json(path)
+        dataset = record.get("dataset")
+        if dataset in per_dataset and "coupling_recovery" in record:
+            per_dataset[dataset]["notes"].append(
+                coupling_recovery_note(record["coupling_recovery"])
+            )
+    write_summary_markdown(summary_md_path, cross, per_dataset, metric=metric, reference=reference)
