@@ -65,6 +65,7 @@ class TrainingSettings:
     threads: int
     gpus_per_job: int
     deterministic: bool
+    refit: bool
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> TrainingSettings:
@@ -99,32 +100,41 @@ def training_settings(config: Mapping[str, Any], dataset: str) -> TrainingSettin
 
 #: model keys that configure the loss rather than the network.
 PENALTY_KEYS: tuple[str, ...] = ("penalty", "penalty_lambda", "penalty_alpha")
+#: model keys of the Lightning module (loss, target/input scaling), not of the network.
+MODULE_KEYS: tuple[str, ...] = (*PENALTY_KEYS, "input_mode", "scaling")
 
 
 @dataclass(frozen=True)
 class ModelSettings:
-    """One entry of ``models``: the network's fields and the loss penalty.
+    """One entry of ``models``: the network's fields, the loss penalty and the scaling.
 
     Attributes:
         network: :class:`~convergence.models.networks.NetworkConfig` fields except the data
             shape (``n_features``, ``window``, ``horizon``, added per fold).
         penalty, penalty_lambda, penalty_alpha: the weight penalty of the loss.
+        input_mode: per-window input conditioning (``levels``, ``relative_last``, ``revin``).
+        scaling: ``standard`` (targets and inputs standardised with training statistics)
+            or ``none``.
     """
 
     network: dict[str, Any]
     penalty: str
     penalty_lambda: float
     penalty_alpha: float
+    input_mode: str = "levels"
+    scaling: str = "standard"
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> ModelSettings:
         """Build from a ``models.<name>`` mapping, missing keys from the schema's defaults."""
         merged = {**schema_defaults("$defs/model"), **values}
         return cls(
-            network={k: v for k, v in merged.items() if k not in PENALTY_KEYS},
+            network={k: v for k, v in merged.items() if k not in MODULE_KEYS},
             penalty=str(merged["penalty"]),
             penalty_lambda=float(merged["penalty_lambda"]),
             penalty_alpha=float(merged["penalty_alpha"]),
+            input_mode=str(merged["input_mode"]),
+            scaling=str(merged["scaling"]),
         )
 
     def loss(self) -> dict[str, Any]:
@@ -139,6 +149,11 @@ class ModelSettings:
             "penalty_lambda": self.penalty_lambda,
             "penalty_alpha": self.penalty_alpha,
         }
+
+    def module_hparams(self) -> dict[str, Any]:
+        """Everything the Lightning module takes besides the network and learning rate:
+        :meth:`loss` plus ``input_mode`` and ``scaling`` (typed, as for :meth:`loss`)."""
+        return {**self.loss(), "input_mode": self.input_mode, "scaling": self.scaling}
 
     def network_fields(self, n_features: int, window: int, horizon: int) -> dict[str, Any]:
         """NetworkConfig fields plus the data shape of a fold."""

@@ -19,6 +19,11 @@ weight penalty (L1, L2 or elastic net), dropout and batch normalization:
 
 ``LSTMOnly``, ``CNNOnly`` and ``MLP`` remove parts of that design for ablation.
 
+With ``skip=True`` any of them gets a linear skip path (:class:`LinearSkip`): a linear
+autoregression on the flattened input window added to the network's output, the
+lesson of DLinear (Zeng et al., 2023) and N-BEATS (Oreshkin et al., 2020) that a
+linear term carries much of a short series' signal and leaves the network the rest.
+
 Batch normalization (Ioffe & Szegedy, 2015) over conv channels uses statistics
 pooled over batch *and* time while training; in evaluation mode it is a fixed
 per-channel affine map, so causality holds exactly at inference.
@@ -79,6 +84,7 @@ class NetworkConfig:
             blocks (over channels) and in the MLP (over hidden units).
         dropout: drop probability after conv blocks, between LSTM layers (when
             ``lstm_layers > 1``) and in the head.
+        skip: add a linear skip path (:class:`LinearSkip`) to the network's output.
 
     Raises:
         ConfigError: a field is out of range (key ``models.<field>``).
@@ -97,6 +103,7 @@ class NetworkConfig:
     dense_hidden: int = 32
     norm: Norm = "batch"
     dropout: float = 0.1
+    skip: bool = False
 
     def __post_init__(self) -> None:
         _require_choice("models.architecture", self.architecture, ARCHITECTURES)
@@ -115,6 +122,8 @@ class NetworkConfig:
                 "models.conv_channels",
                 f"must be a non-empty list of channel counts, got {self.conv_channels!r}",
             )
+        if not isinstance(self.skip, bool):
+            raise ConfigError("models.skip", f"must be true or false, got {self.skip!r}")
         for channels in self.conv_channels:
             _require_int("models.conv_channels", channels, 1)
         self.conv_channels = list(self.conv_channels)
@@ -342,21 +351,44 @@ class MLP(nn.Module):
         return self.layers(x)
 
 
+class LinearSkip(nn.Module):
+    """``base(x) + Linear(flatten(x))``: a network plus a linear autoregression on the window.
+
+    The linear map from the ``L * F`` window values to the ``H`` outputs starts at zero,
+    so at initialisation the output is the base network's. Its weight is penalised like
+    every other weight (a ridge/elastic-net autoregression inside the network).
+    """
+
+    def __init__(self, base: nn.Module, cfg: NetworkConfig) -> None:
+        super().__init__()
+        self.base = base
+        self.linear = nn.Linear(cfg.window * cfg.n_features, cfg.horizon)
+        nn.init.zeros_(self.linear.weight)
+        nn.init.zeros_(self.linear.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.base(x) + self.linear(x.flatten(start_dim=1))
+
+
 def build_network(cfg: NetworkConfig) -> nn.Module:
-    """Instantiate the network named by ``cfg.architecture``.
+    """Instantiate the network named by ``cfg.architecture`` (wrapped in
+    :class:`LinearSkip` when ``cfg.skip``).
 
     Returns a module mapping ``(batch, window, n_features)`` to ``(batch, horizon)``.
     """
+    base: nn.Module
     if cfg.architecture == "cnn_lstm":
-        return CNNLSTM(cfg)
-    if cfg.architecture == "lstm":
-        return LSTMOnly(cfg)
-    if cfg.architecture == "cnn":
-        return CNNOnly(cfg)
-    if cfg.architecture == "mlp":
-        return MLP(cfg)
-    # unreachable after NetworkConfig validation; kept for configs mutated later
-    raise ConfigError("models.architecture", f"unknown architecture {cfg.architecture!r}")
+        base = CNNLSTM(cfg)
+    elif cfg.architecture == "lstm":
+        base = LSTMOnly(cfg)
+    elif cfg.architecture == "cnn":
+        base = CNNOnly(cfg)
+    elif cfg.architecture == "mlp":
+        base = MLP(cfg)
+    else:
+        # unreachable after NetworkConfig validation; kept for configs mutated later
+        raise ConfigError("models.architecture", f"unknown architecture {cfg.architecture!r}")
+    return LinearSkip(base, cfg) if cfg.skip else base
 
 
 _NORM_TYPES: tuple[type[nn.Module], ...] = (

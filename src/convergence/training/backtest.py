@@ -2,8 +2,13 @@
 
 For every fold of :func:`~convergence.backtest.contract.backtest_folds` over the data
 set's periods: seed everything, build the fold's windows (measurement model fitted on the
-fold's training periods), train with early stopping on the validation windows, reload the
-best checkpoint and forecast ``D`` for the ``horizon`` test periods of each entity.
+fold's training periods), train on the standardised scale (statistics of the training
+windows, :mod:`convergence.training.scaling`) with early stopping on the validation
+windows, reload the best checkpoint and forecast ``D`` for the ``horizon`` test periods
+of each entity. With ``training.refit`` the forecasting model is instead retrained from
+the same seed on training + validation windows for the chosen number of epochs
+(:mod:`convergence.training.fitting`); ``fold<k>/best.ckpt`` is always the model that
+forecast the test span (the early-stopping one is kept as ``early_stopping.ckpt``).
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from convergence.backtest.contract import backtest_folds, forecast_frame
 from convergence.backtest.folds import Fold
 from convergence.backtest.windows import FoldWindows, build_fold_windows
 from convergence.data.canonical import write_csv_atomic
-from convergence.errors import SeriesTooShortError
+from convergence.errors import ConfigError, SeriesTooShortError
 from convergence.measures.index import MeasurementSpec
 from convergence.settings import ModelSettings, TrainingSettings
 from convergence.tracking.mlflow_tracking import TrackingContext, create_child_run, log_artifacts
@@ -39,6 +44,7 @@ from convergence.training.devices import (
     runs_fit_in_children,
     trainer_device_kwargs,
 )
+from convergence.training.fitting import best_epoch_count, build_module, refit_module
 from convergence.training.module import ConvergenceForecaster
 
 log = logging.getLogger(__name__)
@@ -54,7 +60,7 @@ def write_training_curve(history: list[dict[str, float]], title: str, path: Path
     axes.plot(epochs, [row["train_mse"] for row in history], label="train MSE", linestyle=":")
     axes.plot(epochs, [row["val_loss"] for row in history], label="validation MSE")
     axes.set_xlabel("epoch")
-    axes.set_ylabel("loss")
+    axes.set_ylabel("loss (standardised unless scaling: none)")
     axes.set_yscale("log")
     axes.set_title(title)
     axes.legend()
@@ -72,7 +78,7 @@ def _fold_params(
 ) -> dict[str, Any]:
     return {
         "network": dict(network),
-        **model.loss(),
+        **model.module_hparams(),
         "training": settings.to_dict(),
         "fold.index": fold.index,
         "fold.train_periods": f"{fold.train_periods[0]}..{fold.train_periods[-1]}",
@@ -104,10 +110,14 @@ def train_fold(
     seed: int,
 ) -> tuple[ConvergenceForecaster, str, pl.Trainer]:
     """Train on one fold's windows; return the best-checkpoint model and its path."""
-    module = ConvergenceForecaster(
-        network=dict(network),
-        **model.loss(),
-        learning_rate=float(settings.learning_rate),
+    if model.input_mode != "levels" and windows.target != "change":
+        raise ConfigError(
+            "models.input_mode",
+            f"{model.input_mode!r} drops the level of D: it needs training.target "
+            f"'change', not {windows.target!r}",
+        )
+    module = build_module(
+        network, model.module_hparams(), settings.learning_rate, windows.x_train, windows.y_train
     )
     data = WindowDataModule(windows, batch_size=settings.batch_size, seed=seed)
     # Stale checkpoints from an earlier run would make ModelCheckpoint write best-v1.ckpt.
@@ -237,6 +247,25 @@ def train_and_backtest(
             raise
         best_val = float(trainer.checkpoint_callback.best_model_score)
         log.info("fold %d: %d epochs, best val loss %.6g", fold.index, len(best.history), best_val)
+        refit_epochs = 0
+        if settings.refit:
+            refit_epochs = best_epoch_count(best.history)
+            early_history = best.history
+            early_path = Path(best_path).with_name("early_stopping.ckpt")
+            if trainer.is_global_zero:
+                Path(best_path).replace(early_path)
+            best, best_path = refit_module(
+                windows,
+                network=network,
+                module_kwargs=model.module_hparams(),
+                settings=settings,
+                epochs=refit_epochs,
+                seed=seed,
+                fold_dir=fold_dir,
+                root_dir=out_dir,
+            )
+            best.history = early_history  # the curve that chose the epochs
+            log.info("fold %d: refitted on train + val for %d epochs", fold.index, refit_epochs)
         predictions = forecast_frame(
             windows,
             best.predict_array(windows.x_test),
@@ -260,6 +289,7 @@ def train_and_backtest(
             client.set_tag(run_id, "device", str(trainer.strategy.root_device))
             metrics = {**_test_metrics(predictions), "best_val_loss": best_val}
             metrics["epochs"] = float(len(best.history))
+            metrics["refit_epochs"] = float(refit_epochs)
             metrics["test_windows"] = float(windows.x_test.shape[0])
             for key, value in metrics.items():
                 client.log_metric(run_id, key, value)
