@@ -152,8 +152,8 @@ def test_per_entity_model_rejects_unseen_entity():
         ({"subsystems": {"x": {}, "y": {"b": "cost"}}}, r"measures\.subsystems\.x"),
         ({"subsystem_weights": {"industry": 0.5, "ecology": 0.6}}, "sum to 1"),
         ({"subsystem_weights": {"industry": 1.0}}, "keys"),
-        ({"scope": "global"}, r"measures\.scope"),
-        ({"headroom": -1.0}, r"measures\.headroom"),
+        ({"scope": "global"}, r"measures\.normalization\.scope"),
+        ({"headroom": -1.0}, r"measures\.normalization\.headroom"),
         ({"grade_scale": [{"upper": 0.5, "label": "x"}]}, r"measures\.grades"),
     ],
 )

@@ -118,9 +118,13 @@ class MeasurementSpec:
                     )
                 owner[indicator] = name
         if self.scope not in SCOPES:
-            raise InputError(f"measures.scope: must be one of {SCOPES}, got {self.scope!r}")
+            raise InputError(
+                f"measures.normalization.scope (or datasets.<name>.normalization.scope): must be one of {SCOPES}, got {self.scope!r}"
+            )
         if not np.isfinite(self.headroom) or self.headroom < 0:
-            raise InputError(f"measures.headroom: must be >= 0, got {self.headroom!r}")
+            raise InputError(
+                f"measures.normalization.headroom (or datasets.<name>.normalization.headroom): must be >= 0, got {self.headroom!r}"
+            )
         if not np.isfinite(self.entropy_eps) or self.entropy_eps < 0:
             raise InputError(f"measures.entropy_eps: must be >= 0, got {self.entropy_eps!r}")
         if self.subsystem_weights is not None:
@@ -403,7 +407,7 @@ def apply_measurement(model: MeasurementModel, wide: pd.DataFrame) -> pd.DataFra
     elif np.any(levels < 0):
         raise InputError(
             "a subsystem index is negative (values outside the fitted range with "
-            "measures.clip = false); coupling is undefined — enable clip or add headroom"
+            "measures.normalization.clip = false); coupling is undefined — enable clip or add headroom"
         )
     subsystem_weights = (
         None if spec.subsystem_weights is None else [spec.subsystem_weights[name] for name in names]
