@@ -114,7 +114,12 @@ def test_two_cpu_ranks_match_one_device(
         assert "distributed_backend=gloo" in text
 
     # Rank 0 alone wrote files: one checkpoint, one predictions file, one curve per fold.
-    assert sorted(p.name for p in (out_dir / "fold0").iterdir()) == ["best.ckpt", "predictions.csv"]
+    # With refit (the default) the early-stopping model is kept beside the refitted one.
+    assert sorted(p.name for p in (out_dir / "fold0").iterdir()) == [
+        "best.ckpt",
+        "early_stopping.ckpt",
+        "predictions.csv",
+    ]
     assert sorted(p.name for p in out_dir.glob("*.png")) == ["fold0_training_curve.png"]
     assert not list(out_dir.rglob("history.json"))
 
