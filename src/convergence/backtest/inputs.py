@@ -19,6 +19,7 @@ from convergence.config import config_hash
 from convergence.data.canonical import read_canonical, sha256_file, to_wide
 from convergence.measures.index import MeasurementSpec, subsystem_indicators
 from convergence.provenance import read_json
+from convergence.settings import TrainingSettings
 
 
 def forecast_measurement_spec(
@@ -60,22 +61,30 @@ def load_forecast_inputs(
     ingest_provenance_path: str | Path | None,
     spec: Mapping[str, Any],
     measures: Mapping[str, Any],
-    target_headroom: float,
-    hashed_config: Mapping[str, Any],
+    training_cfg: Mapping[str, Any],
+    **job_config: Any,
 ) -> ForecastInputs:
     """Read a data set's canonical table; resolve its target spec and checksums.
 
-    ``hashed_config`` is everything besides the data that determines the job's numbers;
-    its hash becomes ``config_sha256``. The data checksum is the source file's (from the
+    ``spec``, ``measures``, ``training_cfg`` and the job's own ``job_config`` (model, baseline
+    or scenario settings) are everything besides the data that determines the job's numbers;
+    their hash becomes ``config_sha256``. The data checksum is the source file's (from the
     ingest provenance), else the canonical table's.
     """
+    settings = TrainingSettings.from_mapping(training_cfg)
+    hashed_config = {
+        "spec": dict(spec),
+        "measures": dict(measures),
+        "training_cfg": dict(training_cfg),
+        **job_config,
+    }
     canonical = read_canonical(canonical_path)
     canonical_sha256 = sha256_file(canonical_path)
     source = read_json(ingest_provenance_path).get("sha256") if ingest_provenance_path else None
     return ForecastInputs(
         wide=to_wide(canonical, indicators=subsystem_indicators(spec)),
-        mspec=forecast_measurement_spec(spec, measures, target_headroom),
+        mspec=forecast_measurement_spec(spec, measures, settings.target_headroom),
         data_sha256=str(source) if source else canonical_sha256,
         canonical_sha256=canonical_sha256,
-        config_sha256=config_hash(dict(hashed_config)),
+        config_sha256=config_hash(hashed_config),
     )

@@ -51,14 +51,9 @@ def run(
         ingest_provenance_path=ingest_provenance_path,
         spec=spec,
         measures=measures,
-        target_headroom=settings.target_headroom,
-        hashed_config={
-            "spec": dict(spec),
-            "measures": dict(measures),
-            "training_cfg": dict(training_cfg),
-            "baselines": list(names),
-            "frequency": str(frequency),
-        },
+        training_cfg=training_cfg,
+        baselines=list(names),
+        frequency=str(frequency),
     )
     params = {
         "dataset": dataset,

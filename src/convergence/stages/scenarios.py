@@ -64,13 +64,8 @@ def run(
         ingest_provenance_path=None,
         spec=spec,
         measures=measures,
-        target_headroom=settings.target_headroom,
-        hashed_config={
-            "spec": dict(spec),
-            "measures": dict(measures),
-            "training_cfg": dict(training_cfg),
-            "scenarios": resolved,
-        },
+        training_cfg=training_cfg,
+        scenarios=resolved,
     )
     wide, mspec = inputs.wide, inputs.mspec
     fold = last_fold(wide, settings)

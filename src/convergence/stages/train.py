@@ -56,13 +56,8 @@ def run(
         ingest_provenance_path=ingest_provenance_path,
         spec=spec,
         measures=measures,
-        target_headroom=settings.target_headroom,
-        hashed_config={
-            "spec": dict(spec),
-            "measures": dict(measures),
-            "model_cfg": dict(model_cfg),
-            "training_cfg": dict(training_cfg),
-        },
+        training_cfg=training_cfg,
+        model_cfg=dict(model_cfg),
     )
     params = {
         "dataset": dataset,
