@@ -120,7 +120,7 @@ def test_two_cpu_ranks_match_one_device(
         "early_stopping.ckpt",
         "predictions.csv",
     ]
-    assert sorted(p.name for p in out_dir.glob("*.png")) == ["fold0_training_curve.png"]
+    assert sorted(p.name for p in out_dir.glob("*.png")) == ["training_curves.png"]
     assert not list(out_dir.rglob("history.json"))
 
     # One parent run with one child run per fold, all finished, with history and metrics.

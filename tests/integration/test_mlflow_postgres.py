@@ -204,13 +204,13 @@ def test_run_train_on_postgres_backed_server(
         model_name="lstm",
         model_cfg=MODEL_CFG,
         training_cfg=TRAINING_CFG,
-        seed=3,
+        seeds=[3],
         tracking_uri=None,
         results_dir=results,
         experiments_path=experiments_path,
-        predictions_path=predictions_path,
-        run_json_path=run_json_path,
-        checkpoint_dir=run_json_path.parent / "checkpoints",
+        predictions_paths=[predictions_path],
+        run_json_paths=[run_json_path],
+        checkpoint_dirs=[run_json_path.parent / "checkpoints"],
     )
 
     record = json.loads(run_json_path.read_text())

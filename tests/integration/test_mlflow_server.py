@@ -177,13 +177,13 @@ def test_run_train_logs_parent_and_fold_runs(
         model_name="lstm",
         model_cfg=MODEL_CFG,
         training_cfg=TRAINING_CFG,
-        seed=7,
+        seeds=[7],
         tracking_uri="http://ignored.invalid",  # the environment variable wins
         results_dir=results,
         experiments_path=experiments_path,
-        predictions_path=predictions_path,
-        run_json_path=run_json_path,
-        checkpoint_dir=run_json_path.parent / "checkpoints",
+        predictions_paths=[predictions_path],
+        run_json_paths=[run_json_path],
+        checkpoint_dirs=[run_json_path.parent / "checkpoints"],
     )
 
     record = json.loads(run_json_path.read_text())
@@ -201,7 +201,8 @@ def test_run_train_logs_parent_and_fold_runs(
     assert parent.info.run_name == "lstm-seed7"
     assert parent.data.tags["config_sha256"] == record["config_sha256"]
     assert parent.data.params["model_cfg.penalty"] == "l2"
-    assert "lstm-seed7.csv" in {f.path for f in client.list_artifacts(parent.info.run_id)}
+    parent_artifacts = {f.path for f in client.list_artifacts(parent.info.run_id)}
+    assert {"lstm-seed7.csv", "training_curves.png"} <= parent_artifacts
 
     children = client.search_runs(
         [experiment.experiment_id],
@@ -224,7 +225,6 @@ def test_run_train_logs_parent_and_fold_runs(
         assert 1 <= len(epochs) <= TRAINING_CFG["max_epochs"]
         artifacts = {f.path for f in client.list_artifacts(child.info.run_id)}
         assert "predictions.csv" in artifacts
-        assert any(path.endswith("_training_curve.png") for path in artifacts)
         assert [f.path for f in client.list_artifacts(child.info.run_id, "checkpoint")] == [
             "checkpoint/best.ckpt"
         ]

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 PROFILE = ROOT / "profiles" / "slurm"
 TRAIN_TARGET = "results/synthetic/models/cnn_lstm/seed0/predictions.csv"
-TRAIN_LOG = "results/logs/train/synthetic_cnn_lstm_seed0.log"
+TRAIN_LOG = "results/logs/train/synthetic_cnn_lstm.log"
 
 _reason = missing_requirements()
 pytestmark = [

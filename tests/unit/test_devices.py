@@ -118,17 +118,17 @@ def test_two_devices_in_a_one_task_job_give_world_size_two(slurm_job: None) -> N
 
 def test_one_task_job_trains_a_fold_with_world_size_one(slurm_job: None, tmp_path: Path) -> None:
     pl.seed_everything(0, workers=True, verbose=False)
-    best, best_path, trainer = train_fold(
+    best, best_path, best_val, trainer = train_fold(
         tiny_windows(),
         network=NETWORK,
         model=ModelSettings.from_mapping({"penalty": "none"}),
         settings=TrainingSettings.from_mapping(SETTINGS),
         fold_dir=tmp_path / "fold0",
         root_dir=tmp_path,
-        logger=False,
         seed=0,
     )
     assert trainer.world_size == 1
     assert isinstance(trainer._accelerator_connector.cluster_environment, LightningEnvironment)
     assert len(best.history) == 2 and Path(best_path).is_file()
-    assert np.isfinite(float(trainer.checkpoint_callback.best_model_score))
+    assert best_val is not None and np.isfinite(best_val)
+    assert best_val == pytest.approx(min(row["val_loss"] for row in best.history), rel=1e-6)

@@ -230,7 +230,7 @@ def test_backtest_is_deterministic_per_seed(tmp_path: Path) -> None:
     assert not np.allclose(first["predicted"], other["predicted"])
     for fold in (0, 1):
         assert (tmp_path / "a" / "seed1" / f"fold{fold}" / "best.ckpt").is_file()
-        assert (tmp_path / "a" / "seed1" / f"fold{fold}_training_curve.png").is_file()
+    assert (tmp_path / "a" / "seed1" / "training_curves.png").is_file()
 
 
 def test_training_settings_take_schema_defaults_and_reject_unknown_keys() -> None:

@@ -17,6 +17,15 @@ config = validate_config(config)
 RESULTS = config["results_dir"]
 DATASETS = list(config["datasets"])
 REFERENCE = config["evaluation"]["reference"]
+SEEDS = config["seeds"]
+
+# Per-seed outputs of the train rule (one job per data set and model trains every seed).
+SEED_DIR = f"{RESULTS}/{{dataset}}/models/{{model}}/seed{{seed}}"
+TRAIN_OUTPUTS = {
+    "predictions": f"{SEED_DIR}/predictions.csv",
+    "run": f"{SEED_DIR}/run.json",
+    "checkpoints": f"{SEED_DIR}/{{model}}-seed{{seed}}",
+}
 
 
 wildcard_constraints:
@@ -57,23 +66,27 @@ def measure_targets(dataset):
     ]
 
 
+def seed_outputs(kind):
+    """The train rule's outputs of one kind, one per seed ({dataset}, {model} left open)."""
+    return expand(TRAIN_OUTPUTS[kind], seed=SEEDS, allow_missing=True)
+
+
 def train_outputs(dataset, kind, models=None):
     """One train output (``predictions``, ``run``, ``checkpoints``) per model and seed."""
-    pattern = getattr(rules.train.output, kind)
     return [
-        pattern.format(dataset=dataset, model=model, seed=seed)
+        TRAIN_OUTPUTS[kind].format(dataset=dataset, model=model, seed=seed)
         for model in (models or config["train_models"])
-        for seed in config["seeds"]
+        for seed in SEEDS
     ]
 
 
 def reference_checkpoints(wildcards):
     """Seed -> checkpoint folder of the reference model (the scenarios rule's input)."""
     return {
-        str(seed): rules.train.output.checkpoints.format(
+        str(seed): TRAIN_OUTPUTS["checkpoints"].format(
             dataset=wildcards.dataset, model=REFERENCE, seed=seed
         )
-        for seed in config["seeds"]
+        for seed in SEEDS
     }
 
 

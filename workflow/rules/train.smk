@@ -1,28 +1,28 @@
 rule train:
-    """Rolling-origin backtest of one model with one seed on one data set (MLflow-tracked)."""
+    """Rolling-origin backtest of one model on one data set, every seed in one process
+    (one MLflow parent run per seed; per-seed predictions, run.json and checkpoints)."""
     input:
         canonical=rules.ingest.output.canonical,
         provenance=rules.ingest.output.provenance,
         experiments=rules.mlflow_init.output.experiments,
     output:
-        predictions=f"{RESULTS}/{{dataset}}/models/{{model}}/seed{{seed}}/predictions.csv",
-        run=f"{RESULTS}/{{dataset}}/models/{{model}}/seed{{seed}}/run.json",
-        checkpoints=directory(
-            f"{RESULTS}/{{dataset}}/models/{{model}}/seed{{seed}}/{{model}}-seed{{seed}}"
-        ),
+        predictions=seed_outputs("predictions"),
+        run=seed_outputs("run"),
+        checkpoints=directory(seed_outputs("checkpoints")),
     params:
         spec=dataset_spec,
         measures=config["measures"],
         model_cfg=lambda wildcards: config["models"][wildcards.model],
         training_cfg=training_cfg,
+        seeds=SEEDS,
         tracking_uri=config["tracking"]["uri"],
         # results/<dataset>/models/<model>/seed<seed>/predictions.csv -> results
-        results_dir=lambda wildcards, output: str(Path(output.predictions).parents[4]),
+        results_dir=lambda wildcards, output: str(Path(output.predictions[0]).parents[4]),
         code=fingerprint("train"),
     log:
-        f"{RESULTS}/logs/train/{{dataset}}_{{model}}_seed{{seed}}.log",
+        f"{RESULTS}/logs/train/{{dataset}}_{{model}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/train/{{dataset}}_{{model}}_seed{{seed}}.tsv"
+        f"{RESULTS}/benchmarks/train/{{dataset}}_{{model}}.tsv"
     threads: config["training"]["threads"]
     resources:
         gpu=config["training"]["gpus_per_job"],

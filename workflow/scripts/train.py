@@ -1,4 +1,4 @@
-"""Snakemake glue: backtest one model with one seed on one data set."""
+"""Snakemake glue: backtest one model on one data set, every configured seed."""
 
 from typing import TYPE_CHECKING
 
@@ -18,11 +18,11 @@ train.run(
     model_name=snakemake.wildcards.model,
     model_cfg=snakemake.params.model_cfg,
     training_cfg=snakemake.params.training_cfg,
-    seed=int(snakemake.wildcards.seed),
+    seeds=[int(seed) for seed in snakemake.params.seeds],
     tracking_uri=snakemake.params.tracking_uri,
     results_dir=snakemake.params.results_dir,
     experiments_path=snakemake.input.experiments,
-    predictions_path=snakemake.output.predictions,
-    run_json_path=snakemake.output.run,
-    checkpoint_dir=snakemake.output.checkpoints,
+    predictions_paths=list(snakemake.output.predictions),
+    run_json_paths=list(snakemake.output.run),
+    checkpoint_dirs=list(snakemake.output.checkpoints),
 )

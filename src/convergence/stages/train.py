@@ -1,15 +1,18 @@
-"""Stage ``train``: rolling-origin backtest of one model with one seed on one data set.
+"""Stage ``train``: rolling-origin backtest of one model on one data set, every seed.
 
-Opens a parent run ``<model>-seed<seed>`` in the data set's experiment (one child run per
-fold) and writes the predictions CSV and ``run.json``; fold checkpoints and training
-curves go to ``checkpoint_dir`` (a declared output of the rule).
+One process trains the seeds one after another (imports and data loading are paid once
+per job, not per seed). Each seed opens its own parent run ``<model>-seed<seed>`` in the
+data set's experiment (one child run per fold) and writes its own predictions CSV and
+``run.json``; fold checkpoints and training curves go to the seed's checkpoint folder
+(declared outputs of the rule).
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,21 +34,34 @@ def run(
     model_name: str,
     model_cfg: Mapping[str, Any],
     training_cfg: Mapping[str, Any],
-    seed: int,
+    seeds: Sequence[int],
     tracking_uri: str | None,
     results_dir: str | Path,
     experiments_path: str | Path,
-    predictions_path: str | Path,
-    run_json_path: str | Path,
-    checkpoint_dir: str | Path,
+    predictions_paths: Sequence[str | Path],
+    run_json_paths: Sequence[str | Path],
+    checkpoint_dirs: Sequence[str | Path],
 ) -> None:
-    """Backtest one model with one seed on one data set, tracked in MLflow."""
+    """Backtest one model on one data set once per seed, each seed its own MLflow parent run.
+
+    ``predictions_paths``, ``run_json_paths`` and ``checkpoint_dirs`` hold one path per
+    seed, in the order of ``seeds``. The seeds share one process (imports, data, windows'
+    inputs) but nothing else: every seed's numbers equal those of a job with that seed only.
+    """
     import torch
     from mlflow.tracking import MlflowClient
 
     from convergence.tracking.mlflow_tracking import log_artifacts
     from convergence.training.backtest import train_and_backtest
 
+    seeds = [int(seed) for seed in seeds]
+    for name, paths in (
+        ("predictions_paths", predictions_paths),
+        ("run_json_paths", run_json_paths),
+        ("checkpoint_dirs", checkpoint_dirs),
+    ):
+        if len(paths) != len(seeds):
+            raise ValueError(f"{name}: {len(paths)} paths for {len(seeds)} seeds")
     settings = TrainingSettings.from_mapping(training_cfg)
     model = ModelSettings.from_mapping(model_cfg)
     log.info("SLURM_JOB_ID=%s", os.environ.get("SLURM_JOB_ID"))
@@ -59,45 +75,54 @@ def run(
         training_cfg=training_cfg,
         model_cfg=dict(model_cfg),
     )
-    params = {
-        "dataset": dataset,
-        "model": model_name,
-        "seed": seed,
-        "model_cfg": dict(model_cfg),
-        "training": settings.to_dict(),
-    }
-    run_name = f"{model_name}-seed{seed}"
-    with tracked_job(
-        dataset=dataset,
-        model=model_name,
-        run_name=run_name,
-        inputs=inputs,
-        params=params,
-        tracking_uri=tracking_uri,
-        results_dir=results_dir,
-        experiments_path=experiments_path,
-        seed=str(seed),
-    ) as job:
-        predictions = train_and_backtest(
+    for position, seed in enumerate(seeds):
+        started = time.perf_counter()
+        params = {
+            "dataset": dataset,
+            "model": model_name,
+            "seed": seed,
+            "model_cfg": dict(model_cfg),
+            "training": settings.to_dict(),
+        }
+        with tracked_job(
             dataset=dataset,
-            wide=inputs.wide,
-            mspec=inputs.mspec,
-            model_name=model_name,
-            model=model,
-            settings=settings,
+            model=model_name,
+            run_name=f"{model_name}-seed{seed}",
+            inputs=inputs,
+            params=params,
+            tracking_uri=tracking_uri,
+            results_dir=results_dir,
+            experiments_path=experiments_path,
+            seed=str(seed),
+        ) as job:
+            predictions = train_and_backtest(
+                dataset=dataset,
+                wide=inputs.wide,
+                mspec=inputs.mspec,
+                model_name=model_name,
+                model=model,
+                settings=settings,
+                seed=seed,
+                out_dir=Path(checkpoint_dirs[position]),
+                tracking=job.context,
+            )
+            write_csv_atomic(predictions, predictions_paths[position])
+            log_artifacts(MlflowClient(job.context.uri), job.run_id, [predictions_paths[position]])
+        job.write_run_json(
+            run_json_paths[position],
+            dataset=dataset,
+            model=model_name,
             seed=seed,
-            out_dir=Path(checkpoint_dir),
-            tracking=job.context,
+            checkpoint_dir=str(checkpoint_dirs[position]),
+            n_predictions=len(predictions),
+            folds=sorted(int(k) for k in predictions["fold"].unique()),
         )
-        write_csv_atomic(predictions, predictions_path)
-        log_artifacts(MlflowClient(job.context.uri), job.run_id, [predictions_path])
-    job.write_run_json(
-        run_json_path,
-        dataset=dataset,
-        model=model_name,
-        seed=seed,
-        checkpoint_dir=str(checkpoint_dir),
-        n_predictions=len(predictions),
-        folds=sorted(int(k) for k in predictions["fold"].unique()),
-    )
-    log.info("wrote %d predictions to %s", len(predictions), predictions_path)
+        log.info(
+            "seed %d (%d/%d): %d predictions to %s in %.1f s",
+            seed,
+            position + 1,
+            len(seeds),
+            len(predictions),
+            predictions_paths[position],
+            time.perf_counter() - started,
+        )

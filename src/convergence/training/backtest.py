@@ -14,7 +14,9 @@ forecast the test span (the early-stopping one is kept as ``early_stopping.ckpt`
 from __future__ import annotations
 
 import logging
+import math
 import shutil
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -24,9 +26,9 @@ import pandas as pd
 import pytorch_lightning as pl
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from mlflow.entities import Metric, RunTag
 from mlflow.tracking import MlflowClient
-from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
-from pytorch_lightning.loggers import MLFlowLogger
+from pytorch_lightning.callbacks import EarlyStopping
 from pytorch_lightning.utilities import rank_zero_only
 
 from convergence.backtest.contract import backtest_folds, forecast_frame
@@ -37,36 +39,43 @@ from convergence.errors import ConfigError, SeriesTooShortError
 from convergence.measures.index import MeasurementSpec
 from convergence.settings import ModelSettings, TrainingSettings
 from convergence.tracking.mlflow_tracking import TrackingContext, create_child_run, log_artifacts
+from convergence.training.callbacks import BestWeights, best_score_in_checkpoint
 from convergence.training.datamodule import WindowDataModule
-from convergence.training.devices import (
-    HistoryRelay,
-    best_score_from_checkpoint,
-    runs_fit_in_children,
-    trainer_device_kwargs,
-)
+from convergence.training.devices import HistoryRelay, runs_fit_in_children, trainer_device_kwargs
 from convergence.training.fitting import best_epoch_count, build_module, refit_module
 from convergence.training.module import ConvergenceForecaster
 
 log = logging.getLogger(__name__)
 
 
-def write_training_curve(history: list[dict[str, float]], title: str, path: Path) -> None:
-    """Plot training and validation loss per epoch to a PNG."""
-    figure = Figure(figsize=(6, 4))
+def write_training_curves(
+    histories: Mapping[int, list[dict[str, float]]], title: str, path: Path
+) -> None:
+    """Training and validation loss per epoch, one panel per fold, to one PNG."""
+    n = max(len(histories), 1)
+    columns = min(n, 4)
+    rows = math.ceil(n / columns)
+    figure = Figure(figsize=(3.2 * columns, 2.6 * rows + 0.4))
     FigureCanvasAgg(figure)
-    axes = figure.add_subplot()
-    epochs = [row["epoch"] for row in history]
-    axes.plot(epochs, [row["train_loss"] for row in history], label="train loss (MSE + penalty)")
-    axes.plot(epochs, [row["train_mse"] for row in history], label="train MSE", linestyle=":")
-    axes.plot(epochs, [row["val_loss"] for row in history], label="validation MSE")
-    axes.set_xlabel("epoch")
-    axes.set_ylabel("loss (standardised unless scaling: none)")
-    axes.set_yscale("log")
-    axes.set_title(title)
-    axes.legend()
+    for position, (fold, history) in enumerate(sorted(histories.items()), start=1):
+        axes = figure.add_subplot(rows, columns, position)
+        epochs = [row["epoch"] for row in history]
+        axes.plot(
+            epochs, [row["train_loss"] for row in history], label="train loss (MSE + penalty)"
+        )
+        axes.plot(epochs, [row["train_mse"] for row in history], label="train MSE", linestyle=":")
+        axes.plot(epochs, [row["val_loss"] for row in history], label="validation MSE")
+        axes.set_yscale("log")
+        axes.set_title(f"fold {fold}", fontsize=9)
+        axes.set_xlabel("epoch", fontsize=8)
+        axes.tick_params(labelsize=7)
+        if position == 1:
+            axes.set_ylabel("loss (standardised)", fontsize=8)
+            axes.legend(fontsize=6)
+    figure.suptitle(title, fontsize=10)
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=100)
+    figure.savefig(path, dpi=90)
 
 
 def _fold_params(
@@ -106,10 +115,15 @@ def train_fold(
     settings: TrainingSettings,
     fold_dir: Path,
     root_dir: Path,
-    logger: MLFlowLogger | bool,
     seed: int,
-) -> tuple[ConvergenceForecaster, str, pl.Trainer]:
-    """Train on one fold's windows; return the best-checkpoint model and its path."""
+    checkpoint_name: str = "best",
+) -> tuple[ConvergenceForecaster, str, float | None, pl.Trainer]:
+    """Train on one fold's windows with early stopping on the validation windows.
+
+    Returns the model with the weights of the lowest validation loss, the path of its
+    checkpoint (``fold_dir/<checkpoint_name>.ckpt``, written once), that loss and the
+    trainer.
+    """
     if model.input_mode != "levels" and windows.target != "change":
         raise ConfigError(
             "models.input_mode",
@@ -120,24 +134,23 @@ def train_fold(
         network, model.module_hparams(), settings.learning_rate, windows.x_train, windows.y_train
     )
     data = WindowDataModule(windows, batch_size=settings.batch_size, seed=seed)
-    # Stale checkpoints from an earlier run would make ModelCheckpoint write best-v1.ckpt.
+    # Stale files from an earlier run must not be mistaken for this run's.
     shutil.rmtree(fold_dir, ignore_errors=True)
-    checkpoint = ModelCheckpoint(
-        dirpath=fold_dir, filename="best", monitor="val_loss", mode="min", save_top_k=1
-    )
+    best_weights = BestWeights(fold_dir / f"{checkpoint_name}.ckpt", monitor="val_loss")
     trainer = pl.Trainer(
         **trainer_device_kwargs(settings),
         deterministic=settings.deterministic,
         max_epochs=settings.max_epochs,
         callbacks=[
             EarlyStopping(monitor="val_loss", mode="min", patience=settings.patience),
-            checkpoint,
+            best_weights,
         ],
-        logger=logger,
+        # Per-epoch metrics go to MLflow in one batch per fold (train_and_backtest).
+        logger=False,
         default_root_dir=root_dir,
         enable_progress_bar=False,
         enable_model_summary=False,
-        log_every_n_steps=1,
+        enable_checkpointing=False,
         num_sanity_val_steps=0,
     )
     # ddp_spawn/ddp_fork fit in child processes: rank 0 hands the history back in a file.
@@ -145,17 +158,31 @@ def train_fold(
     if relay is not None:
         trainer.callbacks.append(relay)
     trainer.fit(module, datamodule=data)
-    best_path = checkpoint.best_model_path
-    if relay is not None:
-        module.history = relay.read()
-        # Only the best path comes back from the workers, not the score.
-        checkpoint.best_model_score = best_score_from_checkpoint(best_path)
+    best_path = str(best_weights.path)
+    if relay is None:
+        # One process: the module already holds the best weights (loaded at fit end).
+        return module, best_path, best_weights.best_score, trainer
     best = ConvergenceForecaster.load_from_checkpoint(
         best_path, map_location=trainer.strategy.root_device
     )
-    # The reloaded module has no history; keep the one recorded while training.
-    best.history = module.history
-    return best, best_path, trainer
+    best.history = relay.read()
+    return best, best_path, best_score_in_checkpoint(best_path), trainer
+
+
+def _fold_metrics(
+    history: list[dict[str, float]], predictions: pd.DataFrame, summary: Mapping[str, float]
+) -> list[Metric]:
+    """Per-epoch losses (step = epoch) and the fold's summary metrics, for one log_batch."""
+    stamp = int(time.time() * 1000)
+    metrics = [
+        Metric(key, float(row[key]), stamp, int(row["epoch"]))
+        for row in history
+        for key in ("train_loss", "train_mse", "val_loss")
+        if key in row and math.isfinite(float(row[key]))
+    ]
+    for key, value in {**_test_metrics(predictions), **summary}.items():
+        metrics.append(Metric(key, float(value), stamp, 0))
+    return metrics
 
 
 def train_and_backtest(
@@ -172,16 +199,20 @@ def train_and_backtest(
 ) -> pd.DataFrame:
     """Backtest one model over all folds; return the predictions (:data:`PREDICTION_COLUMNS`).
 
-    Writes per fold into ``out_dir``: ``fold<k>/best.ckpt``, ``fold<k>/predictions.csv``
-    and ``fold<k>_training_curve.png``. With ``tracking`` each fold is a child run of
-    ``tracking.parent_run_id`` with params, tags, per-epoch metrics, test metrics and
-    those files as artifacts.
+    Writes into ``out_dir``: ``fold<k>/best.ckpt`` (the model that forecast the fold's
+    test span), with ``training.refit`` also ``fold<k>/early_stopping.ckpt``,
+    ``fold<k>/predictions.csv`` and one ``training_curves.png`` (every fold). With
+    ``tracking`` each fold is a child run of ``tracking.parent_run_id`` with params, tags,
+    per-epoch losses and test metrics (one batch per fold), the fold's predictions and
+    checkpoint as artifacts; the curves go to the parent run.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     window, horizon = settings.window, settings.horizon
     folds = backtest_folds(wide, settings)
     fold_frames: list[pd.DataFrame] = []
+    histories: dict[int, list[dict[str, float]]] = {}
+    is_global_zero = True
     for fold in folds:
         log.info(
             "%s %s seed %d: fold %d/%d, origin %s, train %s..%s, val %s..%s, test %s..%s",
@@ -220,7 +251,6 @@ def train_and_backtest(
         network = model.network_fields(windows.n_features, window, horizon)
         fold_dir = out_dir / f"fold{fold.index}"
         run_id = ""
-        logger: MLFlowLogger | bool = False
         # Under strategy="ddp" every rank re-runs this loop; only rank 0 tracks and writes.
         if tracking is not None and rank_zero_only.rank == 0:
             run_id = create_child_run(
@@ -229,71 +259,72 @@ def train_and_backtest(
                 params=_fold_params(fold, network, model, settings, seed),
                 tags={"dataset": dataset, "model": model_name, "seed": seed, "fold": fold.index},
             )
-            logger = MLFlowLogger(tracking_uri=tracking.uri, run_id=run_id)
         try:
-            best, best_path, trainer = train_fold(
+            best, best_path, best_val, trainer = train_fold(
                 windows,
                 network=network,
                 model=model,
                 settings=settings,
                 fold_dir=fold_dir,
                 root_dir=out_dir,
-                logger=logger,
                 seed=seed,
+                checkpoint_name="early_stopping" if settings.refit else "best",
+            )
+            history = best.history
+            log.info("fold %d: %d epochs, best val loss %.6g", fold.index, len(history), best_val)
+            refit_epochs = 0
+            if settings.refit:
+                refit_epochs = best_epoch_count(history)
+                best, best_path = refit_module(
+                    windows,
+                    network=network,
+                    module_kwargs=model.module_hparams(),
+                    settings=settings,
+                    epochs=refit_epochs,
+                    seed=seed,
+                    fold_dir=fold_dir,
+                    root_dir=out_dir,
+                )
+                log.info("fold %d: refitted on train + val for %d epochs", fold.index, refit_epochs)
+            predictions = forecast_frame(
+                windows,
+                best.predict_array(windows.x_test),
+                dataset=dataset,
+                model_name=model_name,
+                seed=seed,
+                fold=fold.index,
+                run_id=run_id,
             )
         except BaseException:
-            if tracking is not None and run_id:
+            if run_id:
                 MlflowClient(tracking.uri).set_terminated(run_id, "FAILED")
             raise
-        best_val = float(trainer.checkpoint_callback.best_model_score)
-        log.info("fold %d: %d epochs, best val loss %.6g", fold.index, len(best.history), best_val)
-        refit_epochs = 0
-        if settings.refit:
-            refit_epochs = best_epoch_count(best.history)
-            early_history = best.history
-            early_path = Path(best_path).with_name("early_stopping.ckpt")
-            if trainer.is_global_zero:
-                Path(best_path).replace(early_path)
-            best, best_path = refit_module(
-                windows,
-                network=network,
-                module_kwargs=model.module_hparams(),
-                settings=settings,
-                epochs=refit_epochs,
-                seed=seed,
-                fold_dir=fold_dir,
-                root_dir=out_dir,
-            )
-            best.history = early_history  # the curve that chose the epochs
-            log.info("fold %d: refitted on train + val for %d epochs", fold.index, refit_epochs)
-        predictions = forecast_frame(
-            windows,
-            best.predict_array(windows.x_test),
-            dataset=dataset,
-            model_name=model_name,
-            seed=seed,
-            fold=fold.index,
-            run_id=run_id,
-        )
         fold_frames.append(predictions)
-        if not trainer.is_global_zero:
+        histories[fold.index] = history  # the curve that chose the epochs
+        is_global_zero = trainer.is_global_zero
+        if not is_global_zero:
             continue
         predictions_path = fold_dir / "predictions.csv"
         write_csv_atomic(predictions, predictions_path)
-        curve_path = out_dir / f"fold{fold.index}_training_curve.png"
-        write_training_curve(
-            best.history, f"{dataset} {model_name} seed {seed} fold {fold.index}", curve_path
-        )
-        if tracking is not None and run_id:
+        if run_id:
             client = MlflowClient(tracking.uri)
-            client.set_tag(run_id, "device", str(trainer.strategy.root_device))
-            metrics = {**_test_metrics(predictions), "best_val_loss": best_val}
-            metrics["epochs"] = float(len(best.history))
-            metrics["refit_epochs"] = float(refit_epochs)
-            metrics["test_windows"] = float(windows.x_test.shape[0])
-            for key, value in metrics.items():
-                client.log_metric(run_id, key, value)
-            log_artifacts(client, run_id, [predictions_path, curve_path])
+            summary = {
+                "best_val_loss": float("nan") if best_val is None else best_val,
+                "epochs": float(len(history)),
+                "refit_epochs": float(refit_epochs),
+                "test_windows": float(windows.x_test.shape[0]),
+            }
+            client.log_batch(
+                run_id,
+                metrics=_fold_metrics(history, predictions, summary),
+                tags=[RunTag("device", str(trainer.strategy.root_device))],
+            )
+            log_artifacts(client, run_id, [predictions_path])
             log_artifacts(client, run_id, [best_path], artifact_path="checkpoint")
             client.set_terminated(run_id, "FINISHED")
+    if is_global_zero:
+        curves_path = out_dir / "training_curves.png"
+        write_training_curves(histories, f"{dataset} {model_name} seed {seed}", curves_path)
+        if tracking is not None:
+            log_artifacts(MlflowClient(tracking.uri), tracking.parent_run_id, [curves_path])
     return pd.concat(fold_frames, ignore_index=True)

@@ -69,14 +69,3 @@ class HistoryRelay(pl.Callback):
         history = json.loads(self.path.read_text())
         self.path.unlink()
         return history
-
-
-def best_score_from_checkpoint(path: str | Path) -> float | None:
-    """``best_model_score`` stored by ModelCheckpoint in its own checkpoint file."""
-    import torch
-
-    state = torch.load(path, map_location="cpu", weights_only=False)
-    for key, value in state.get("callbacks", {}).items():
-        if "ModelCheckpoint" in str(key) and value.get("best_model_score") is not None:
-            return float(value["best_model_score"])
-    return None

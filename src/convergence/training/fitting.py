@@ -20,12 +20,12 @@ from typing import Any
 
 import numpy as np
 import pytorch_lightning as pl
-from pytorch_lightning.callbacks import ModelCheckpoint
 
 from convergence.backtest.windows import FoldWindows
 from convergence.settings import TrainingSettings
+from convergence.training.callbacks import BestWeights
 from convergence.training.datamodule import WindowDataModule
-from convergence.training.devices import trainer_device_kwargs
+from convergence.training.devices import runs_fit_in_children, trainer_device_kwargs
 from convergence.training.module import ConvergenceForecaster
 from convergence.training.scaling import fit_scaling
 
@@ -91,29 +91,23 @@ def refit_module(
 ) -> tuple[ConvergenceForecaster, str]:
     """Train from ``seed`` on training + validation windows for ``epochs`` epochs.
 
-    Writes the final model to ``fold_dir/<checkpoint_name>.ckpt`` and returns it reloaded
-    from there (so multi-process strategies that fit in child processes work too) with
-    the checkpoint path.
+    Writes the final model to ``fold_dir/<checkpoint_name>.ckpt`` once and returns it
+    with the checkpoint path (reloaded from there when the fit ran in child processes).
     """
     merged = refit_windows(windows)
     pl.seed_everything(seed, workers=True, verbose=False)
     module = build_module(
         network, module_kwargs, settings.learning_rate, merged.x_train, merged.y_train
     )
-    checkpoint = ModelCheckpoint(
-        dirpath=fold_dir,
-        filename=checkpoint_name,
-        monitor=None,
-        save_top_k=1,
-        save_on_train_epoch_end=True,
-    )
+    path = Path(fold_dir) / f"{checkpoint_name}.ckpt"
     trainer = pl.Trainer(
         **trainer_device_kwargs(settings),
         deterministic=settings.deterministic,
         max_epochs=int(epochs),
         limit_val_batches=0,
-        callbacks=[checkpoint],
+        callbacks=[BestWeights(path, monitor=None)],  # the final weights, written once
         logger=False,
+        enable_checkpointing=False,
         default_root_dir=root_dir,
         enable_progress_bar=False,
         enable_model_summary=False,
@@ -123,9 +117,9 @@ def refit_module(
         module,
         datamodule=WindowDataModule(merged, batch_size=settings.batch_size, seed=seed),
     )
-    path = str(Path(fold_dir) / f"{checkpoint_name}.ckpt")
-    refitted = ConvergenceForecaster.load_from_checkpoint(
-        path, map_location=trainer.strategy.root_device
-    )
-    refitted.history = module.history
-    return refitted, path
+    if runs_fit_in_children(trainer):
+        # The fit ran in workers: the weights come back through the checkpoint.
+        module = ConvergenceForecaster.load_from_checkpoint(
+            path, map_location=trainer.strategy.root_device
+        )
+    return module, str(path)
