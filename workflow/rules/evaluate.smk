@@ -41,6 +41,7 @@ rule cross_summary:
         convergence=expand(rules.convergence.output.provenance, dataset=DATASETS),
         ingested=expand(rules.ingest.output.provenance, dataset=DATASETS),
         normalized=expand(rules.normalize.output.model, dataset=DATASETS),
+        evaluated=expand(rules.evaluate.output.provenance, dataset=DATASETS),
     output:
         table=report(
             f"{RESULTS}/evaluation/cross_dataset.csv",

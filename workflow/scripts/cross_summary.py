@@ -20,13 +20,15 @@ evaluate.run_cross_summary(
             "normalize": normalize,
             "measure": measure,
             "convergence": tests,
+            "evaluate": evaluated,
         }
-        for dataset, ingest, normalize, measure, tests in zip(
+        for dataset, ingest, normalize, measure, tests, evaluated in zip(
             snakemake.params.datasets,
             snakemake.input.ingested,
             snakemake.input.normalized,
             snakemake.input.measures,
             snakemake.input.convergence,
+            snakemake.input.evaluated,
             strict=True,
         )
     },

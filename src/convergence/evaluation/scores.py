@@ -11,9 +11,12 @@ Definitions used here (see :mod:`convergence.evaluation.metrics` for MAE, RMSE, 
 * **MASE** of a group of forecasts is the mean over forecasts of
   ``|actual - predicted| / scale``, where ``scale`` is the naive MAE of the forecast's
   ``(fold, entity, origin)``. Each forecast is scaled by its own series' scale before
-  averaging (Hyndman & Koehler, 2006, scaled errors). A forecast whose scale is 0 (a
-  constant in-sample series) has an undefined scaled error; it is left out of the mean
-  (``nanmean``) and the MASE is NaN only when every term is undefined.
+  averaging (Hyndman & Koehler, 2006, scaled errors). **Excluded forecasts**: a forecast
+  whose scale is NaN, 0 or near 0 (below 1e-12 or below 1 % of the data set's median
+  positive scale, :func:`~convergence.evaluation.forecast_checks.usable_scales`) has an
+  undefined or hugely inflated scaled error; it is left out of MASE (every other metric
+  keeps it), and the evaluate stage counts and names those forecasts in the data check
+  ``mase_scale_zero``. MASE is NaN only when every term is excluded.
 * **Grade accuracy** is the share of forecasts whose predicted coordination grade
   (:func:`~convergence.measures.coupling.coordination_grade` of the prediction, clipped
   to [0, 1] because a network may overshoot) equals the grade of the actual value. It is
@@ -36,6 +39,7 @@ import pandas as pd
 
 from convergence.backtest.contract import PREDICTION_COLUMNS, SCALE_COLUMNS
 from convergence.errors import DataFileError, InputError
+from convergence.evaluation.forecast_checks import usable_scales
 from convergence.evaluation.metrics import grade_accuracy, mae, rmse, smape
 from convergence.measures.coupling import DEFAULT_GRADE_SCALE, coordination_grade
 
@@ -178,7 +182,7 @@ def score_table(
     if predictions.empty:
         raise InputError("no predictions to score")
     scale = DEFAULT_GRADE_SCALE if grade_scale is None else grade_scale
-    merged = _attach_scales(predictions, scales)
+    merged = _attach_scales(predictions, usable_scales(scales))  # near-0 scales: no MASE
     rows = []
     for (dataset, model, seed), group in merged.groupby(["dataset", "model", "seed"], sort=True):
         for horizon, by_horizon in group.groupby("horizon", sort=True):

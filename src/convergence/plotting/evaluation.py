@@ -208,8 +208,15 @@ def plot_dm_heatmap(
     if frame.empty:
         _empty(png, pdf, "no DM tests", title)
         return
-    p = frame.pivot_table(index="model", columns="horizon", values="p_holm", aggfunc="first")
-    better = frame.pivot_table(index="model", columns="horizon", values="better", aggfunc="first")
+    if frame["p_holm"].isna().all():  # pivot_table would drop every cell: empty axes
+        _empty(png, pdf, "no DM test defined: too few aligned forecasts (dm_few_forecasts)", title)
+        return
+    p = frame.pivot_table(
+        index="model", columns="horizon", values="p_holm", aggfunc="first", dropna=False
+    )
+    better = frame.pivot_table(
+        index="model", columns="horizon", values="better", aggfunc="first", dropna=False
+    )
     figure, ax = plt.subplots(figsize=(1.0 * p.shape[1] + 3, 0.45 * p.shape[0] + 1.5))
     image = ax.imshow(p.to_numpy(dtype=float), cmap="viridis_r", vmin=0.0, vmax=1.0, aspect="auto")
     ax.set_xticks(range(p.shape[1]), [str(c) for c in p.columns])

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from convergence.data.canonical import period_to_float
-from convergence.plotting.common import plt, save_figure
+from convergence.plotting.common import note_figure, plt, save_figure
 
 
 def _read(path: str | Path) -> pd.DataFrame:
@@ -91,24 +91,77 @@ def plot_structure(
     pdf: str | Path | None = None,
     title: str = "",
 ) -> None:
-    """Mean pairwise structural similarity (cosine, Krugman) and sigma of D over time."""
+    """Mean pairwise structural similarity (cosine, Krugman) and sigma of D over time.
+
+    Both compare entities: with one entity (or no pair with structure data) a panel
+    without any value says why in words instead of drawing empty axes, and when both are
+    empty the figure is one note (:func:`structure_notes`), so the declared PNG and PDF
+    still exist.
+    """
     pairs = _read(structure)
     spread = _read(sigma)
+    notes = structure_notes(pairs, spread)
+    if notes["structure"] and notes["sigma"]:
+        note_figure(
+            png, pdf, f"{notes['structure']}\n{notes['sigma']}", f"{title}: structural convergence"
+        )
+        return
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
-    t = period_to_float(pairs["period"])
-    axes[0].plot(t, pairs["cosine_mean"], label="cosine similarity (mean of pairs)")
-    axes[0].plot(t, pairs["krugman_mean"], label="Krugman dissimilarity (mean of pairs)")
-    axes[0].set_xlabel("period")
     axes[0].set_title("sector-structure similarity across entities")
-    axes[0].legend(frameon=False)
-    ts = period_to_float(spread["period"])
-    axes[1].plot(ts, spread["std"], label="std of D across entities")
-    axes[1].plot(ts, spread["cv"], label="coefficient of variation of D")
-    axes[1].set_xlabel("period")
+    if notes["structure"]:
+        _axis_note(axes[0], notes["structure"])
+    else:
+        t = period_to_float(pairs["period"])
+        axes[0].plot(t, pairs["cosine_mean"], label="cosine similarity (mean of pairs)")
+        axes[0].plot(t, pairs["krugman_mean"], label="Krugman dissimilarity (mean of pairs)")
+        axes[0].set_xlabel("period")
+        axes[0].legend(frameon=False)
     axes[1].set_title("sigma-convergence of D")
-    axes[1].legend(frameon=False)
+    if notes["sigma"]:
+        _axis_note(axes[1], notes["sigma"])
+    else:
+        ts = period_to_float(spread["period"])
+        axes[1].plot(ts, spread["std"], label="std of D across entities")
+        axes[1].plot(ts, spread["cv"], label="coefficient of variation of D")
+        axes[1].set_xlabel("period")
+        axes[1].legend(frameon=False)
     fig.suptitle(f"{title}: structural convergence")
     save_figure(fig, png, pdf)
+
+
+def structure_notes(pairs: pd.DataFrame, spread: pd.DataFrame) -> dict[str, str]:
+    """Why a panel of :func:`plot_structure` has nothing to draw (``""`` when it has).
+
+    ``pairs`` is ``structure_convergence.csv`` (``cosine_mean``, ``krugman_mean`` per
+    period), ``spread`` is ``sigma_convergence.csv`` (``n``, ``std``, ``cv`` per period).
+    """
+    counts = pd.to_numeric(spread["n"], errors="coerce") if "n" in spread.columns else None
+    one = counts is None or not (counts >= 2).any()
+    similarity = [c for c in ("cosine_mean", "krugman_mean") if c in pairs.columns]
+    has_pairs = bool(len(pairs)) and bool(pairs[similarity].notna().to_numpy().any())
+    dispersion = [c for c in ("std", "cv") if c in spread.columns]
+    has_sigma = bool(len(spread)) and bool(spread[dispersion].notna().to_numpy().any())
+    return {
+        "structure": ""
+        if has_pairs
+        else (
+            "one entity: structural similarity compares pairs of entities; not defined"
+            if one
+            else "no pair of entities with structure data in any period"
+        ),
+        "sigma": ""
+        if has_sigma
+        else (
+            "one entity: sigma convergence compares entities; not defined"
+            if one
+            else "no period with two or more entities with D: sigma not defined"
+        ),
+    }
+
+
+def _axis_note(axis: plt.Axes, message: str) -> None:
+    axis.text(0.5, 0.5, message, ha="center", va="center", wrap=True, transform=axis.transAxes)
+    axis.set_axis_off()
 
 
 FIGURES = {

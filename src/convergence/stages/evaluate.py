@@ -14,6 +14,7 @@ from convergence.data.canonical import sha256_file, write_csv_atomic
 from convergence.diagnostics import DATA_CHECKS_KEY, data_checks_markdown
 from convergence.errors import InputError
 from convergence.evaluation.comparisons import DM_COLUMNS, dm_tests
+from convergence.evaluation.forecast_checks import forecast_data_checks
 from convergence.evaluation.scores import (
     load_predictions,
     read_scales,
@@ -83,6 +84,7 @@ def run(
         n_forecasts=int(len(predictions)),
         n_fallback=int(predictions["fallback"].sum()),
         models=sorted(set(predictions["model"])),
+        **{DATA_CHECKS_KEY: forecast_data_checks(predictions, scales, dm, dataset)},
     )
     write_json_atomic(record, provenance_path)
     log.info(

@@ -75,7 +75,8 @@ def run(
                 "measure",
                 "single_entity",
                 f"{n_entities} entity: sigma-convergence and structural similarity need at "
-                "least two entities; their tables are empty.",
+                "least two entities; their tables are empty, and the structure figure (when "
+                "`structure` is configured) says so instead of drawing empty axes.",
                 entities=sorted(coupling["entity"].unique()),
             )
         )
