@@ -71,6 +71,13 @@ def seed_outputs(kind):
     return expand(TRAIN_OUTPUTS[kind], seed=SEEDS, allow_missing=True)
 
 
+def selection_choice(wildcards):
+    """The data set's chosen configuration (``select`` rule) when selection is on."""
+    if not config["selection"]["enabled"]:
+        return []
+    return [rules.select.output.choice.format(dataset=wildcards.dataset)]
+
+
 def train_outputs(dataset, kind, models=None):
     """One train output (``predictions``, ``run``, ``checkpoints``) per model and seed."""
     return [

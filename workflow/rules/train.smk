@@ -5,6 +5,7 @@ rule train:
         canonical=rules.ingest.output.canonical,
         provenance=rules.ingest.output.provenance,
         experiments=rules.mlflow_init.output.experiments,
+        choice=selection_choice,
     output:
         predictions=seed_outputs("predictions"),
         run=seed_outputs("run"),
@@ -13,6 +14,7 @@ rule train:
         spec=dataset_spec,
         measures=config["measures"],
         model_cfg=lambda wildcards: config["models"][wildcards.model],
+        reference_cfg=config["models"][REFERENCE],
         training_cfg=training_cfg,
         seeds=SEEDS,
         tracking_uri=config["tracking"]["uri"],

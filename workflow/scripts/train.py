@@ -17,6 +17,8 @@ train.run(
     measures=snakemake.params.measures,
     model_name=snakemake.wildcards.model,
     model_cfg=snakemake.params.model_cfg,
+    reference_cfg=snakemake.params.reference_cfg,
+    choice_path=snakemake.input.choice[0] if snakemake.input.choice else None,
     training_cfg=snakemake.params.training_cfg,
     seeds=[int(seed) for seed in snakemake.params.seeds],
     tracking_uri=snakemake.params.tracking_uri,

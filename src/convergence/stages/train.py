@@ -18,6 +18,7 @@ from typing import Any
 
 from convergence.backtest.inputs import load_forecast_inputs
 from convergence.data.canonical import write_csv_atomic
+from convergence.provenance import read_json
 from convergence.settings import ModelSettings, TrainingSettings
 from convergence.stages.common import tracked_job
 
@@ -35,6 +36,8 @@ def run(
     model_cfg: Mapping[str, Any],
     training_cfg: Mapping[str, Any],
     seeds: Sequence[int],
+    reference_cfg: Mapping[str, Any] | None = None,
+    choice_path: str | Path | None = None,
     tracking_uri: str | None,
     results_dir: str | Path,
     experiments_path: str | Path,
@@ -45,7 +48,10 @@ def run(
     """Backtest one model on one data set once per seed, each seed its own MLflow parent run.
 
     ``predictions_paths``, ``run_json_paths`` and ``checkpoint_dirs`` hold one path per
-    seed, in the order of ``seeds``. The seeds share one process (imports, data, windows'
+    seed, in the order of ``seeds``. With ``choice_path`` (the ``select`` stage's
+    ``choice.json``) the chosen configuration is applied to ``model_cfg`` relative to
+    ``reference_cfg`` (:func:`~convergence.training.selection.apply_choice`); the
+    effective configuration is what is trained, hashed and logged. The seeds share one process (imports, data, windows'
     inputs) but nothing else: every seed's numbers equal those of a job with that seed only.
     """
     import torch
@@ -62,6 +68,13 @@ def run(
     ):
         if len(paths) != len(seeds):
             raise ValueError(f"{name}: {len(paths)} paths for {len(seeds)} seeds")
+    choice: dict[str, Any] = {}
+    if choice_path is not None:
+        from convergence.training.selection import apply_choice
+
+        choice = dict(read_json(choice_path)["choice"])
+        model_cfg = apply_choice(model_cfg, reference_cfg or model_cfg, choice)
+        log.info("configuration chosen on validation data: %s -> %s", choice, dict(model_cfg))
     settings = TrainingSettings.from_mapping(training_cfg)
     model = ModelSettings.from_mapping(model_cfg)
     log.info("SLURM_JOB_ID=%s", os.environ.get("SLURM_JOB_ID"))
@@ -82,6 +95,7 @@ def run(
             "model": model_name,
             "seed": seed,
             "model_cfg": dict(model_cfg),
+            "selection_choice": choice,
             "training": settings.to_dict(),
         }
         with tracked_job(
@@ -114,6 +128,8 @@ def run(
             model=model_name,
             seed=seed,
             checkpoint_dir=str(checkpoint_dirs[position]),
+            model_cfg=dict(model_cfg),
+            selection_choice=choice,
             n_predictions=len(predictions),
             folds=sorted(int(k) for k in predictions["fold"].unique()),
         )

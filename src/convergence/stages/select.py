@@ -1,0 +1,153 @@
+"""Stage ``select``: the per-data-set model configuration, chosen on validation data.
+
+Runs :func:`convergence.training.selection.select_configuration` for the reference model
+of one data set, logs one MLflow child run per trial (params: the candidate's overrides;
+metrics: its validation loss and epochs) under a parent run ``selection``, and writes
+``choice.json`` (the chosen overrides, with the fold and validation periods they were
+chosen on), ``trials.csv`` (every trial and seed) and ``ranking.{csv,md,tex}`` (the
+candidates by mean validation loss). The train stage
+applies the choice to every model (:func:`~convergence.training.selection.apply_choice`).
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from convergence.backtest.inputs import load_forecast_inputs
+from convergence.data.canonical import write_csv_atomic
+from convergence.provenance import write_json_atomic
+from convergence.settings import TrainingSettings
+from convergence.stages.common import tracked_job
+
+log = logging.getLogger(__name__)
+
+
+def run(
+    *,
+    dataset: str,
+    canonical_path: str | Path,
+    ingest_provenance_path: str | Path,
+    spec: Mapping[str, Any],
+    measures: Mapping[str, Any],
+    reference: str,
+    reference_cfg: Mapping[str, Any],
+    training_cfg: Mapping[str, Any],
+    grid: Mapping[str, Sequence[Any]],
+    seeds: Sequence[int],
+    tracking_uri: str | None,
+    results_dir: str | Path,
+    experiments_path: str | Path,
+    choice_path: str | Path,
+    trials_path: str | Path,
+    ranking_path: str | Path,
+    ranking_md_path: str | Path,
+    ranking_tex_path: str | Path,
+) -> None:
+    """Search ``grid`` around the reference model on one data set; write the choice."""
+    import torch
+    from mlflow.tracking import MlflowClient
+
+    from convergence.evaluation.tables import write_tables
+    from convergence.tracking.mlflow_tracking import create_child_run
+    from convergence.training.selection import (
+        candidate_grid,
+        overrides_label,
+        select_configuration,
+    )
+
+    settings = TrainingSettings.from_mapping(training_cfg)
+    torch.set_num_threads(settings.threads)
+    candidates = candidate_grid(grid)
+    inputs = load_forecast_inputs(
+        canonical_path=canonical_path,
+        ingest_provenance_path=ingest_provenance_path,
+        spec=spec,
+        measures=measures,
+        training_cfg=training_cfg,
+        reference_cfg=dict(reference_cfg),
+        grid={key: list(values) for key, values in grid.items()},
+        seeds=[int(seed) for seed in seeds],
+    )
+    log.info(
+        "%s: %d candidates x %d seeds on the first fold's validation windows",
+        dataset,
+        len(candidates),
+        len(seeds),
+    )
+    params = {"reference": reference, "grid": dict(grid), "seeds": list(seeds)}
+    with (
+        tracked_job(
+            dataset=dataset,
+            model=reference,
+            run_name="selection",
+            inputs=inputs,
+            params=params,
+            tracking_uri=tracking_uri,
+            results_dir=results_dir,
+            experiments_path=experiments_path,
+            stage="selection",
+        ) as job,
+        tempfile.TemporaryDirectory() as work_dir,
+    ):
+        client = MlflowClient(job.context.uri)
+
+        def log_trial(
+            trial: int, overrides: dict[str, Any], seed: int, val_loss: float, epochs: int
+        ) -> None:
+            run_id = create_child_run(
+                job.context,
+                run_name=f"selection-trial{trial}-seed{seed}",
+                params={"overrides": dict(overrides), "seed": seed},
+                tags={"trial": trial, "seed": seed, "candidate": overrides_label(overrides)},
+            )
+            client.log_metric(run_id, "val_loss", val_loss)
+            client.log_metric(run_id, "epochs", float(epochs))
+            client.set_terminated(run_id, "FINISHED")
+
+        selection = select_configuration(
+            wide=inputs.wide,
+            mspec=inputs.mspec,
+            reference_cfg=reference_cfg,
+            settings=settings,
+            grid=grid,
+            seeds=[int(seed) for seed in seeds],
+            work_dir=Path(work_dir),
+            on_trial=log_trial,
+        )
+        for key, value in selection.choice.items():
+            client.set_tag(job.run_id, f"chosen.{key}", str(value))
+    write_csv_atomic(selection.trials, trials_path)
+    write_tables(
+        selection.ranking,
+        f"{dataset}: candidates of {reference} ranked by validation loss "
+        f"(fold {selection.fold_index}, validation periods "
+        f"{selection.validation_periods[0]}..{selection.validation_periods[1]})",
+        csv_path=ranking_path,
+        md_path=ranking_md_path,
+        tex_path=ranking_tex_path,
+    )
+    write_json_atomic(
+        dict(
+            job.record,
+            stage="select",
+            dataset=dataset,
+            reference=reference,
+            choice=selection.choice,
+            chosen=overrides_label(selection.choice),
+            fold=selection.fold_index,
+            validation_periods=list(selection.validation_periods),
+            n_candidates=len(candidates),
+            seeds=[int(seed) for seed in seeds],
+            run_id=job.run_id,
+            experiment_id=job.context.experiment_id,
+            tracking_uri=job.context.uri,
+            data_sha256=inputs.data_sha256,
+            config_sha256=inputs.config_sha256,
+        ),
+        choice_path,
+    )
+    log.info("%s: chose %s", dataset, overrides_label(selection.choice))

@@ -1,0 +1,134 @@
+"""Per-data-set selection: on validation data only, applied to every model consistently."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from panels import trending_panel
+
+from convergence.backtest.contract import backtest_folds
+from convergence.errors import ConfigError
+from convergence.measures.index import MeasurementSpec
+from convergence.settings import TrainingSettings
+from convergence.training.selection import (
+    apply_choice,
+    candidate_grid,
+    overrides_label,
+    select_configuration,
+)
+
+SPEC = MeasurementSpec(
+    subsystems={
+        "farm": {"farm_output": "benefit", "farm_labour": "cost"},
+        "ict": {"ict_output": "benefit", "ict_share": "benefit"},
+    }
+)
+REFERENCE = {
+    "architecture": "cnn_lstm",
+    "conv_channels": [4],
+    "lstm_hidden": 4,
+    "dense_hidden": 4,
+    "pooling": "max",
+    "penalty": "elastic_net",
+    "penalty_lambda": 1e-4,
+    "skip": True,
+}
+SETTINGS = TrainingSettings.from_mapping(
+    {
+        "window": 5,
+        "horizon": 2,
+        "n_origins": 3,
+        "step": 2,
+        "val_size": 3,
+        "min_train": 15,
+        "max_epochs": 4,
+        "patience": 2,
+        "batch_size": 16,
+        "learning_rate": 1e-2,
+        "accelerator": "cpu",
+        "devices": 1,
+    }
+)
+GRID = {"input_mode": ["levels", "relative_last"], "skip": [True, False]}
+
+
+@pytest.fixture(autouse=True)
+def single_torch_thread() -> Iterator[None]:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_candidate_grid_is_the_product_in_key_order() -> None:
+    grid = candidate_grid({"pooling": ["max", "none"], "penalty_lambda": [1e-4, 1e-2, 0.1]})
+    assert len(grid) == 6
+    assert grid[0] == {"pooling": "max", "penalty_lambda": 1e-4}
+    assert grid[-1] == {"pooling": "none", "penalty_lambda": 0.1}
+    assert overrides_label(grid[1]) == "pooling=max, penalty_lambda=0.01"
+
+
+def test_candidate_grid_rejects_scaling_and_empty_lists() -> None:
+    with pytest.raises(ConfigError, match=r"selection\.grid\.scaling"):
+        candidate_grid({"scaling": ["standard", "none"]})
+    with pytest.raises(ConfigError, match=r"selection\.grid\.skip"):
+        candidate_grid({"skip": []})
+
+
+def test_apply_choice_keeps_what_a_model_changes_on_purpose() -> None:
+    choice = {"pooling": "none", "skip": False, "penalty_lambda": 0.01}
+    assert apply_choice(REFERENCE, REFERENCE, choice) == {**REFERENCE, **choice}
+    # An ablation keeps its own switched-off part and takes the rest of the choice.
+    no_skip = {**REFERENCE, "skip": False}
+    assert apply_choice(no_skip, REFERENCE, {"skip": True, "pooling": "none"}) == {
+        **no_skip,
+        "pooling": "none",
+    }
+    no_penalty = {**REFERENCE, "penalty": "none", "penalty_lambda": 0.0}
+    assert apply_choice(no_penalty, REFERENCE, choice)["penalty_lambda"] == 0.0
+    # Another architecture takes the choice of every key it shares with the reference.
+    lstm = {**REFERENCE, "architecture": "lstm"}
+    assert apply_choice(lstm, REFERENCE, choice) == {**lstm, **choice}
+
+
+def test_selection_ignores_test_periods(tmp_path: Path) -> None:
+    """Perturbing every value after the first fold's validation periods changes no
+    validation loss and so no choice: the search never sees a test period."""
+    wide = trending_panel(6, 30, 0)
+    fold = backtest_folds(wide, SETTINGS)[0]
+    periods = wide.index.get_level_values("period").astype(str)
+    later = periods > fold.val_periods[-1]
+    assert later.any() and (periods <= fold.val_periods[-1]).any()
+    perturbed = wide.copy()
+    rng = np.random.default_rng(1)
+    perturbed.loc[later] = perturbed.loc[later] * rng.uniform(
+        0.2, 5.0, size=perturbed.loc[later].shape
+    )
+
+    def search(panel, folder):
+        return select_configuration(
+            wide=panel,
+            mspec=SPEC,
+            reference_cfg=REFERENCE,
+            settings=SETTINGS,
+            grid=GRID,
+            seeds=[0],
+            work_dir=tmp_path / folder,
+        )
+
+    original = search(wide, "a")
+    changed = search(perturbed, "b")
+    assert len(original.trials) == 4 and original.trials["val_loss"].notna().all()
+    assert original.choice == changed.choice
+    np.testing.assert_array_equal(
+        original.trials["val_loss"].to_numpy(), changed.trials["val_loss"].to_numpy()
+    )
+    assert original.validation_periods == (fold.val_periods[0], fold.val_periods[-1])
+    # The chosen candidate is the one with the lowest validation loss.
+    best = original.trials.loc[original.trials["val_loss"].idxmin(), "overrides"]
+    assert overrides_label(original.choice) == best
+    assert list(original.ranking["rank"]) == [1, 2, 3, 4]

@@ -1,0 +1,38 @@
+rule select:
+    """Per-data-set configuration of the reference model, chosen on the first fold's
+    validation windows (a fixed grid; one MLflow child run per trial)."""
+    input:
+        canonical=rules.ingest.output.canonical,
+        provenance=rules.ingest.output.provenance,
+        experiments=rules.mlflow_init.output.experiments,
+    output:
+        choice=f"{RESULTS}/{{dataset}}/selection/choice.json",
+        trials=f"{RESULTS}/{{dataset}}/selection/trials.csv",
+        ranking=f"{RESULTS}/{{dataset}}/selection/ranking.csv",
+        ranking_md=f"{RESULTS}/{{dataset}}/selection/ranking.md",
+        ranking_tex=f"{RESULTS}/{{dataset}}/selection/ranking.tex",
+    params:
+        spec=dataset_spec,
+        measures=config["measures"],
+        reference=REFERENCE,
+        reference_cfg=config["models"][REFERENCE],
+        training_cfg=training_cfg,
+        grid=config["selection"]["grid"],
+        seeds=config["selection"]["seeds"],
+        tracking_uri=config["tracking"]["uri"],
+        # results/<dataset>/selection/choice.json -> results
+        results_dir=lambda wildcards, output: str(Path(output.choice).parents[2]),
+        code=fingerprint("select"),
+    log:
+        f"{RESULTS}/logs/select/{{dataset}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/select/{{dataset}}.tsv"
+    threads: config["training"]["threads"]
+    resources:
+        gpu=config["training"]["gpus_per_job"],
+        runtime=60,
+        mem_mb=4000,
+    conda:
+        "../../envs/convergence.yaml"
+    script:
+        "../scripts/select.py"

@@ -1,0 +1,31 @@
+"""Snakemake glue: choose the reference model's configuration for one data set."""
+
+from typing import TYPE_CHECKING
+
+from convergence.logging import configure_logging
+from convergence.stages import select
+
+if TYPE_CHECKING:
+    from snakemake.script import snakemake
+
+configure_logging(snakemake.log[0])
+select.run(
+    dataset=snakemake.wildcards.dataset,
+    canonical_path=snakemake.input.canonical,
+    ingest_provenance_path=snakemake.input.provenance,
+    spec=snakemake.params.spec,
+    measures=snakemake.params.measures,
+    reference=snakemake.params.reference,
+    reference_cfg=snakemake.params.reference_cfg,
+    training_cfg=snakemake.params.training_cfg,
+    grid=snakemake.params.grid,
+    seeds=[int(seed) for seed in snakemake.params.seeds],
+    tracking_uri=snakemake.params.tracking_uri,
+    results_dir=snakemake.params.results_dir,
+    experiments_path=snakemake.input.experiments,
+    choice_path=snakemake.output.choice,
+    trials_path=snakemake.output.trials,
+    ranking_path=snakemake.output.ranking,
+    ranking_md_path=snakemake.output.ranking_md,
+    ranking_tex_path=snakemake.output.ranking_tex,
+)
