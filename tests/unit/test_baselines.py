@@ -13,10 +13,12 @@ from convergence.measures.index import MeasurementSpec
 from convergence.models.baselines import (
     BASELINE_COLUMNS,
     BASELINES,
+    RIDGE_ALPHAS,
     baseline_backtest,
     drift_forecast,
     naive_scale,
     per_series_forecasts,
+    ridge_alpha_report,
     ridge_forecast,
     season_length_for,
     trailing_history,
@@ -210,8 +212,23 @@ def test_ridge_beats_naive_on_ar_panel() -> None:
     predicted_change, alpha = ridge_forecast(windows)
     ridge_mae = np.mean(np.abs(predicted_change - windows.y_test))
     naive_mae = np.mean(np.abs(windows.y_test))  # naive predicts no change
-    assert alpha in (1e-3, 1e-2, 1e-1, 1.0, 10.0)
+    assert alpha in RIDGE_ALPHAS
     assert ridge_mae < 0.2 * naive_mae
+
+
+def test_ridge_alpha_grid_and_edge_report(backtest: tuple[pd.DataFrame, pd.DataFrame]) -> None:
+    # one value per decade from 1e-6 to 1e3 (the old grid 1e-3..10 was too narrow)
+    np.testing.assert_allclose(RIDGE_ALPHAS, [10.0**k for k in range(-6, 4)])
+    report = ridge_alpha_report([1e-6, 1.0, 1e3, 1e-6])
+    assert report["n_folds"] == 4
+    assert report["n_at_lower_edge"] == 2
+    assert report["n_at_upper_edge"] == 1
+    assert report["grid"] == list(RIDGE_ALPHAS)
+    # the backtest records the choice of every fold (3 folds), each from the grid
+    predictions, _ = backtest
+    recorded = predictions.attrs["ridge_alpha"]
+    assert recorded["n_folds"] == 3
+    assert all(alpha in RIDGE_ALPHAS for alpha in recorded["chosen"])
 
 
 def test_no_leakage_from_test_periods(

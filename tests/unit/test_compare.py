@@ -211,9 +211,17 @@ def test_stages_and_figures(tmp_path, monkeypatch):
         dm_path=out / "dm_tests.csv",
         dm_md_path=out / "dm_tests.md",
         dm_tex_path=out / "dm_tests.tex",
+        intervals_path=out / "intervals.csv",
         provenance_path=out / "provenance.json",
     )
-    for name in ("scores.csv", "summary.csv", "summary.md", "summary.tex", "dm_tests.csv"):
+    for name in (
+        "scores.csv",
+        "summary.csv",
+        "summary.md",
+        "summary.tex",
+        "dm_tests.csv",
+        "intervals.csv",
+    ):
         assert (out / name).is_file(), name
     assert "run_ids" in (out / "provenance.json").read_text()
     run_cross_summary(

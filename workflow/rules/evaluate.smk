@@ -1,5 +1,6 @@
 rule evaluate:
-    """Scores per model, seed and horizon; seed means; Diebold-Mariano tests (HLN, Holm)."""
+    """Scores per model, seed and horizon (with the reference's seed ensemble and
+    split-conformal intervals); seed means; Diebold-Mariano tests (HLN, Holm)."""
     input:
         predictions=lambda wildcards: train_outputs(wildcards.dataset, "predictions"),
         baselines=rules.baselines.output.predictions,
@@ -17,6 +18,7 @@ rule evaluate:
         dm=f"{RESULTS}/{{dataset}}/evaluation/dm_tests.csv",
         dm_md=f"{RESULTS}/{{dataset}}/evaluation/dm_tests.md",
         dm_tex=f"{RESULTS}/{{dataset}}/evaluation/dm_tests.tex",
+        intervals=f"{RESULTS}/{{dataset}}/evaluation/intervals.csv",
         provenance=f"{RESULTS}/{{dataset}}/evaluation/provenance.json",
     params:
         grade_scale=config["measures"]["grades"],

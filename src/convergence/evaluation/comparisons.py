@@ -2,7 +2,10 @@
 
 Per horizon, the reference model against every other model. Multi-seed models are first
 averaged over seeds per forecast (the seed-ensemble forecast,
-:func:`~convergence.evaluation.scores.seed_mean_forecasts`). Forecasts are aligned on
+:func:`~convergence.evaluation.scores.seed_mean_forecasts`), so the tests compare
+seed-averaged forecasts, while the model rows of the seed summary are means of per-seed
+scores. The reference's own seed ensemble (``<reference>_ensemble``,
+:mod:`convergence.evaluation.ensemble`) is that same averaged forecast and is not tested. Forecasts are aligned on
 ``(fold, entity, origin, horizon)``, ordered by entity then origin, and tested with
 :func:`~convergence.evaluation.diebold_mariano.diebold_mariano` (HLN correction, ``h`` =
 horizon). ``errors_a`` is the reference, so a positive statistic and
@@ -18,6 +21,7 @@ import pandas as pd
 
 from convergence.errors import InputError
 from convergence.evaluation.diebold_mariano import diebold_mariano, holm_bonferroni
+from convergence.evaluation.ensemble import ensemble_name
 from convergence.evaluation.scores import FORECAST_KEY, seed_mean_forecasts
 
 DM_COLUMNS: tuple[str, ...] = (
@@ -63,7 +67,8 @@ def dm_tests(
     averaged["error"] = averaged["actual"] - averaged["predicted"]
     results = []
     for dataset, by_dataset in averaged.groupby("dataset", sort=True):
-        models = sorted(set(by_dataset["model"]) - {reference})
+        # The reference's seed ensemble is the averaged reference forecast itself.
+        models = sorted(set(by_dataset["model"]) - {reference, ensemble_name(reference)})
         if reference not in set(by_dataset["model"]):
             raise InputError(
                 f"data set {dataset!r}: reference model {reference!r} has no predictions; "

@@ -25,7 +25,10 @@ Definitions used here (see :mod:`convergence.evaluation.metrics` for MAE, RMSE, 
   per-seed scores; the standard deviation is NaN for a single seed (baselines are
   deterministic, seed 0).
 * **Seed ensemble**: :func:`seed_mean_forecasts` averages the forecasts over seeds; the
-  DM tests (:mod:`convergence.evaluation.comparisons`) compare these.
+  DM tests (:mod:`convergence.evaluation.comparisons`) compare these. So a multi-seed
+  model's summary row is the mean over seeds of per-seed scores, while its DM tests use
+  the seed-averaged forecast; the score of the reference's seed-averaged forecast is the
+  model ``<reference>_ensemble`` (:mod:`convergence.evaluation.ensemble`).
 """
 
 from __future__ import annotations
@@ -209,12 +212,14 @@ def score_table(
     )
 
 
-def summarise_seeds(scores: pd.DataFrame) -> pd.DataFrame:
+def summarise_seeds(scores: pd.DataFrame, metrics: Sequence[str] = METRICS) -> pd.DataFrame:
     """Mean and sample std (``ddof=1``) over seeds per data set, model and horizon.
 
     Returns columns ``dataset, model, horizon, n, n_seeds``, then ``<metric>_mean`` and
-    ``<metric>_std`` for each of :data:`METRICS`, then ``run_ids`` (semicolon-joined, sorted,
-    unique). ``n`` is the number of forecasts of one seed (the largest over seeds).
+    ``<metric>_std`` for each of ``metrics`` (default :data:`METRICS`; the evaluate stage
+    adds the interval metrics of :mod:`convergence.evaluation.conformal`), then ``run_ids``
+    (semicolon-joined, sorted, unique). ``n`` is the number of forecasts of one seed (the
+    largest over seeds).
     """
     rows = []
     scores = scores.assign(horizon=scores["horizon"].astype(str))
@@ -228,7 +233,7 @@ def summarise_seeds(scores: pd.DataFrame) -> pd.DataFrame:
             "n": int(group["n"].max()),
             "n_seeds": int(group["seed"].nunique()),
         }
-        for metric in METRICS:
+        for metric in metrics:
             values = group[metric].astype(float)
             row[f"{metric}_mean"] = float(values.mean())
             row[f"{metric}_std"] = float(values.std(ddof=1)) if len(values) > 1 else float("nan")

@@ -10,6 +10,9 @@ import pandas as pd
 
 from convergence.data.canonical import write_text_atomic
 from convergence.errors import InputError
+from convergence.evaluation.comparisons import SIGNIFICANCE
+from convergence.evaluation.conformal import LEVELS, level_label
+from convergence.evaluation.ensemble import ensemble_name
 from convergence.evaluation.scores import ALL_HORIZONS, METRICS
 from convergence.evaluation.tables import best_per_column, markdown_table
 
@@ -53,8 +56,9 @@ def write_summary_markdown(
 
     ``per_dataset[ds]`` holds ``best_model``, ``reference_rank`` (rank of the reference,
     1 = best, None if absent), ``n_forecasts``, ``dm_wins`` (comparisons the reference wins
-    after Holm), ``dm_losses`` and ``notes`` (list of strings). Every number in the text
-    comes from these mappings or from ``cross_summary``.
+    after Holm), ``dm_losses``, optionally ``versus_best`` (:func:`versus_best_sentence`)
+    and ``intervals`` (:func:`interval_coverage_sentence`), and ``notes`` (list of
+    strings). Every number in the text comes from these mappings or from ``cross_summary``.
     """
     best = cross_summary.attrs.get("best") or best_per_column(
         cross_summary, [c for c in cross_summary.columns if c != "model"]
@@ -63,6 +67,9 @@ def write_summary_markdown(
         "# Results summary",
         "",
         f"Mean {metric} over seeds, all horizons pooled; lower is better, best per data set in bold.",
+        score_conventions(
+            reference, has_ensemble=ensemble_name(reference) in set(cross_summary["model"])
+        ),
         "",
         markdown_table(cross_summary, best_marks=best).rstrip("\n"),
         "",
@@ -98,6 +105,7 @@ def write_summary_markdown(
             f"more accurate in {wins}{of_total} comparisons and significantly less accurate in "
             f"{losses}."
         )
+        sentences += [str(info[k]) for k in ("versus_best", "intervals") if info.get(k)]
         lines.append(" ".join(sentences))
         for note in info.get("notes") or []:
             lines.append(f"- {note}")
@@ -147,5 +155,138 @@ def dataset_findings(
         "dm_wins": int((dm["better"] == "reference").sum()) if not dm.empty else 0,
         "dm_losses": int((dm["better"] == "model").sum()) if not dm.empty else 0,
         "dm_total": int(len(dm)),
+        "versus_best": versus_best_sentence(
+            dm, reference=reference, best_model=ranked.index[0] if len(ranked) else None
+        ),
+        "intervals": interval_coverage_sentence(summary, reference=reference),
         "notes": notes,
     }
+
+
+# ---------------------------------------------- issue 10: within noise, interval coverage
+
+
+def score_conventions(reference: str, *, has_ensemble: bool) -> str:
+    """What a model row and the ``_ensemble`` row mean, and what the DM tests compare."""
+    text = (
+        "A model trained with several seeds is scored per seed and its row is the mean over "
+        "seeds of those scores. The Diebold-Mariano tests compare seed-averaged forecasts "
+        "(squared error)"
+    )
+    if not has_ensemble:
+        return text + "."
+    ensemble = ensemble_name(reference)
+    return (
+        f"{text}; {ensemble} is the score of the seed-averaged forecast of {reference}, the "
+        f"forecast those tests use for {reference}."
+    )
+
+
+def _horizon_list(horizons: Sequence[int]) -> str:
+    return ", ".join(str(h) for h in sorted(horizons))
+
+
+def versus_best_sentence(dm: pd.DataFrame, *, reference: str, best_model: str | None) -> str | None:
+    """Whether the reference's gap to the best model is DM-significant or within noise.
+
+    Only when the reference is not the best model. The DM table has one test per horizon
+    (Holm-adjusted over all comparisons of the data set, :mod:`.comparisons`); the
+    difference counts as **significant** when the Holm-adjusted p-value is below
+    :data:`~convergence.evaluation.comparisons.SIGNIFICANCE` at one horizon or more (the
+    sentence names the horizons and the direction), and as **within noise** when it is at
+    none. The best model's own seed ensemble is not tested (it is the averaged forecast
+    the tests use for the reference), and neither is a model absent from the DM table.
+    """
+    if best_model is None or best_model == reference:
+        return None
+    level = f"{100 * SIGNIFICANCE:g} %"
+    if best_model == ensemble_name(reference):
+        return (
+            f"The lowest score is that of {reference}'s seed-averaged forecast, which is also "
+            f"the forecast the Diebold-Mariano tests use for {reference}; the two are not "
+            "tested against each other."
+        )
+    rows = dm[dm["model"] == best_model] if not dm.empty else dm
+    if rows.empty:
+        return f"{best_model} is not in the Diebold-Mariano tests against {reference}."
+    defined = rows[pd.to_numeric(rows["p_holm"], errors="coerce").notna()]
+    if defined.empty:
+        return (
+            f"The Diebold-Mariano tests of {reference} against the best model {best_model} "
+            "are undefined (too few aligned forecasts)."
+        )
+    n_horizons = len(defined)
+    model_better = defined.loc[defined["better"] == "model", "horizon"].astype(int).tolist()
+    ref_better = defined.loc[defined["better"] == "reference", "horizon"].astype(int).tolist()
+    if not model_better and not ref_better:
+        smallest = defined.loc[pd.to_numeric(defined["p_holm"]).idxmin()]
+        return (
+            f"The difference between {reference} and the best model {best_model} is within "
+            f"noise: at none of {n_horizons} horizons is the Holm-adjusted Diebold-Mariano "
+            f"p-value below {level} (smallest {float(smallest['p_holm']):.3f}, horizon "
+            f"{int(smallest['horizon'])})."
+        )
+    parts = []
+    if model_better:
+        parts.append(
+            f"{best_model} is significantly more accurate at horizon(s) "
+            f"{_horizon_list(model_better)}"
+        )
+    if ref_better:
+        parts.append(
+            f"{reference} is significantly more accurate at horizon(s) {_horizon_list(ref_better)}"
+        )
+    return (
+        f"The difference between {reference} and the best model {best_model} is "
+        f"Diebold-Mariano-significant (Holm-adjusted, {level}): {'; '.join(parts)} "
+        f"of {n_horizons}."
+    )
+
+
+def _count(value: float) -> str:
+    return f"{value:.0f}" if float(value).is_integer() else f"{value:.1f}"
+
+
+def _coverage_phrase(row: pd.Series, levels: Sequence[float]) -> str | None:
+    parts = []
+    for level in levels:
+        label = level_label(level)
+        coverage = row.get(f"coverage{label}_mean")
+        n_calibrated = row.get(f"n_calibrated{label}_mean")
+        if coverage is None or n_calibrated is None:
+            return None
+        if pd.isna(coverage) or not n_calibrated:
+            parts.append(f"no {label} % interval (too few calibration residuals)")
+        else:
+            parts.append(
+                f"{100 * float(coverage):.1f} % of actuals inside the {label} % interval "
+                f"({_count(float(n_calibrated))} of {int(row['n'])} forecasts have one)"
+            )
+    return "; ".join(parts)
+
+
+def interval_coverage_sentence(
+    summary: pd.DataFrame, *, reference: str, levels: Sequence[float] = LEVELS
+) -> str | None:
+    """Pooled coverage of the split-conformal intervals of the reference and its ensemble.
+
+    From the ``"all"`` rows of one data set's seed summary (``coverage<L>_mean``,
+    ``n_calibrated<L>_mean``; for the reference the mean over seeds). None when the summary
+    has no interval columns or neither model.
+    """
+    pooled = summary[summary["horizon"].astype(str) == ALL_HORIZONS].set_index("model")
+    phrases = []
+    for model in (reference, ensemble_name(reference)):
+        if model not in pooled.index:
+            continue
+        phrase = _coverage_phrase(pooled.loc[model], levels)
+        if phrase is None:
+            return None
+        seeds = " (mean over seeds)" if int(pooled.loc[model].get("n_seeds", 1)) > 1 else ""
+        phrases.append(f"{model}{seeds}: {phrase}")
+    if not phrases:
+        return None
+    return (
+        "Split-conformal intervals (per horizon, calibrated on the absolute errors known at "
+        f"each origin): {'. '.join(phrases)}."
+    )

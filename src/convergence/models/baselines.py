@@ -17,7 +17,9 @@ Baselines:
 * ``ets``, ``arima``, ``theta``: statsforecast ``AutoETS``, ``AutoARIMA``, ``AutoTheta``
   with the data set's season length.
 * ``ridge``: pooled linear autoregression on the networks' flattened input windows
-  (same targets, change or level), ``alpha`` chosen on the validation windows.
+  (same targets, change or level), ``alpha`` chosen on the validation windows from
+  :data:`RIDGE_ALPHAS` (1e-6 .. 1e3, one per decade); how often the choice sits at an
+  edge of that grid is logged (warning) and returned (:func:`ridge_alpha_report`).
 
 The per-series history of an entity is the trailing run of periods with finite ``D``
 that ends at the fold origin (the last validation period); statsforecast needs a
@@ -64,8 +66,9 @@ log = logging.getLogger(__name__)
 BASELINES: tuple[str, ...] = ("naive", "drift", "ets", "arima", "theta", "ridge")
 #: baselines fitted per series with statsforecast.
 STATSFORECAST_BASELINES: tuple[str, ...] = ("ets", "arima", "theta")
-#: ridge penalties tried on the validation windows.
-RIDGE_ALPHAS: tuple[float, ...] = (1e-3, 1e-2, 1e-1, 1.0, 10.0)
+#: ridge penalties tried on the validation windows (one per decade; issue 10: with the
+#: old grid 1e-3..10 the choice sat at 1e-3 in every US fold).
+RIDGE_ALPHAS: tuple[float, ...] = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0, 1000.0)
 #: ridge penalty when a fold has no validation windows.
 DEFAULT_RIDGE_ALPHA = 1.0
 #: shortest history a statsforecast model is tried on; shorter ones fall back to naive.
@@ -266,6 +269,23 @@ def ridge_forecast(windows: FoldWindows) -> tuple[np.ndarray, float]:
     return model.predict(_flat(windows.x_test)).reshape(windows.x_test.shape[0], -1), alpha
 
 
+def ridge_alpha_report(chosen: Sequence[float]) -> dict[str, Any]:
+    """How the validation choice of ridge's ``alpha`` fell on :data:`RIDGE_ALPHAS`.
+
+    ``chosen`` holds the alpha of each fold in fold order. Returns ``grid``, ``chosen``,
+    ``n_folds`` and ``n_at_lower_edge`` / ``n_at_upper_edge``: folds whose alpha is the
+    smallest / largest of the grid, where the grid may cut off a better value.
+    """
+    values = [float(a) for a in chosen]
+    return {
+        "grid": list(RIDGE_ALPHAS),
+        "chosen": values,
+        "n_folds": len(values),
+        "n_at_lower_edge": sum(a == RIDGE_ALPHAS[0] for a in values),
+        "n_at_upper_edge": sum(a == RIDGE_ALPHAS[-1] for a in values),
+    }
+
+
 # ---------------------------------------------------------------------------- backtest
 
 
@@ -303,7 +323,9 @@ def baseline_backtest(
         ``(predictions, scales)``: predictions with :data:`PREDICTION_COLUMNS` (``model``
         is the baseline name, ``seed`` 0, ``run_id`` empty) plus a boolean ``fallback``
         column; scales with columns ``fold, entity, origin, scale`` (in-sample mean
-        absolute seasonal-naive error of ``D`` up to the origin, for MASE).
+        absolute seasonal-naive error of ``D`` up to the origin, for MASE). When ridge ran,
+        ``predictions.attrs["ridge_alpha"]`` holds :func:`ridge_alpha_report` of its
+        per-fold choices.
     """
     names = check_baselines(baselines)
     if int(season_length) < 1:
@@ -314,6 +336,7 @@ def baseline_backtest(
     position_of = {p: i for i, p in enumerate(all_periods)}
     frames: list[pd.DataFrame] = []
     scale_rows: list[dict[str, Any]] = []
+    ridge_alphas: list[float] = []
     for fold in folds:
         started = time.perf_counter()
         windows = build_fold_windows(
@@ -339,6 +362,7 @@ def baseline_backtest(
                 continue
             if name == "ridge":
                 predicted, alpha = ridge_forecast(windows)
+                ridge_alphas.append(alpha)
                 fallback = np.zeros(len(windows.test_entities), dtype=bool)
                 frame = _fold_frame(
                     windows,
@@ -394,4 +418,21 @@ def baseline_backtest(
     )
     predictions["fallback"] = predictions["fallback"].astype(bool)
     scales = pd.DataFrame(scale_rows, columns=list(SCALE_COLUMNS))
-    return predictions[list(BASELINE_COLUMNS)], scales
+    predictions = predictions[list(BASELINE_COLUMNS)]
+    if ridge_alphas:
+        report = ridge_alpha_report(ridge_alphas)
+        predictions.attrs["ridge_alpha"] = report
+        at_edge = report["n_at_lower_edge"] + report["n_at_upper_edge"]
+        if at_edge:
+            log.warning(
+                "%s: ridge alpha chosen at the edge of its grid (%g..%g) in %d of %d folds "
+                "(%d at the lower, %d at the upper edge)",
+                dataset,
+                RIDGE_ALPHAS[0],
+                RIDGE_ALPHAS[-1],
+                at_edge,
+                report["n_folds"],
+                report["n_at_lower_edge"],
+                report["n_at_upper_edge"],
+            )
+    return predictions, scales

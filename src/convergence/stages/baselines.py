@@ -81,6 +81,7 @@ def run(
             baselines=names,
             season_length=season_length,
         )
+        ridge_alpha = predictions.attrs.get("ridge_alpha")
         predictions["run_id"] = job.run_id
         write_csv_atomic(predictions, predictions_path)
         write_csv_atomic(scales, scales_path)
@@ -90,6 +91,9 @@ def run(
             client.log_metric(job.run_id, f"test_mae_{name}", float(mae))
         for name, count in predictions.groupby("model")["fallback"].sum().items():
             client.log_metric(job.run_id, f"fallback_rows_{name}", float(count))
+        if ridge_alpha:
+            at_edge = ridge_alpha["n_at_lower_edge"] + ridge_alpha["n_at_upper_edge"]
+            client.log_metric(job.run_id, "ridge_alpha_folds_at_grid_edge", float(at_edge))
         client.log_metric(job.run_id, "seconds", time.perf_counter() - started)
         log_artifacts(client, job.run_id, [predictions_path, scales_path])
     fallbacks = {str(k): int(v) for k, v in predictions.groupby("model")["fallback"].sum().items()}
@@ -103,6 +107,7 @@ def run(
         n_predictions=len(predictions),
         fallback_rows=fallbacks,
         folds=sorted(int(k) for k in predictions["fold"].unique()),
+        ridge_alpha=ridge_alpha,
     )
     log.info(
         "wrote %d baseline predictions to %s in %.1fs",

@@ -15,7 +15,17 @@ from convergence.diagnostics import DATA_CHECKS_KEY, data_checks_markdown
 from convergence.errors import InputError
 from convergence.evaluation.comparisons import DM_COLUMNS, dm_tests
 from convergence.evaluation.forecast_checks import forecast_data_checks
+from convergence.evaluation.conformal import (
+    LEVELS,
+    add_interval_scores,
+    conformal_intervals,
+    interval_metric_columns,
+    interval_scores,
+    level_label,
+)
+from convergence.evaluation.ensemble import add_seed_ensemble, ensemble_name
 from convergence.evaluation.scores import (
+    METRICS,
     load_predictions,
     read_scales,
     score_table,
@@ -47,21 +57,40 @@ def run(
     dm_path: str | Path,
     dm_md_path: str | Path,
     dm_tex_path: str | Path,
+    intervals_path: str | Path,
     provenance_path: str | Path,
 ) -> None:
     """Evaluate one data set: scores per model, seed and horizon; the seed summary (CSV,
-    Markdown, LaTeX); DM tests of ``reference`` against every model; provenance."""
+    Markdown, LaTeX); DM tests of ``reference`` against every model; provenance.
+
+    The seed-averaged forecast of ``reference`` is scored as the model
+    ``<reference>_ensemble`` (:mod:`convergence.evaluation.ensemble`) when it has two seeds
+    or more; every forecast gets split-conformal intervals (written to ``intervals_path``,
+    :mod:`convergence.evaluation.conformal`) whose coverage, width and interval score join
+    the scores.
+    """
     predictions = load_predictions(prediction_paths)
     other = sorted(set(predictions["dataset"]) - {dataset})
     if other:
         raise InputError(f"predictions for data set {dataset!r} contain rows of {other}")
+    predictions = add_seed_ensemble(predictions, reference)
     scales = read_scales(scales_path)
+    intervals = conformal_intervals(predictions, LEVELS)
+    write_csv_atomic(intervals, intervals_path)
+    uncalibrated = _log_uncalibrated(intervals)
     scores = score_table(predictions, scales, grade_scale)
+    scores = add_interval_scores(scores, interval_scores(intervals, LEVELS))
     write_csv_atomic(scores, scores_path)
-    summary = summarise_seeds(scores)
+    summary = summarise_seeds(scores, [*METRICS, *interval_metric_columns(LEVELS)])
+    has_ensemble = bool((predictions["model"] == ensemble_name(reference)).any())
+    ensemble_note = (
+        f", {ensemble_name(reference)} scores the seed-averaged forecast" if has_ensemble else ""
+    )
     write_tables(
         summary,
-        f"{dataset}: accuracy per model and horizon, mean and std over seeds",
+        f"{dataset}: accuracy per model and horizon; rows of multi-seed models are the mean "
+        f"and std over seeds of per-seed scores{ensemble_note}; coverage, width and interval "
+        "score of split-conformal intervals",
         csv_path=summary_path,
         md_path=summary_md_path,
         tex_path=summary_tex_path,
@@ -69,7 +98,8 @@ def run(
     dm = dm_tests(predictions, reference=reference)
     write_tables(
         dm,
-        f"{dataset}: Diebold-Mariano tests of {reference} against each model (HLN, Holm)",
+        f"{dataset}: Diebold-Mariano tests of {reference} against each model on "
+        "seed-averaged forecasts (HLN, Holm)",
         csv_path=dm_path,
         md_path=dm_md_path,
         tex_path=dm_tex_path,
@@ -85,6 +115,8 @@ def run(
         n_fallback=int(predictions["fallback"].sum()),
         models=sorted(set(predictions["model"])),
         **{DATA_CHECKS_KEY: forecast_data_checks(predictions, scales, dm, dataset)},
+        ensemble=ensemble_name(reference) if has_ensemble else None,
+        conformal={"levels": list(LEVELS), "forecasts_without_interval": uncalibrated},
     )
     write_json_atomic(record, provenance_path)
     log.info(
@@ -93,6 +125,37 @@ def run(
         len(predictions),
         summary["model"].nunique(),
     )
+
+
+def _log_uncalibrated(intervals: pd.DataFrame) -> dict[str, int]:
+    """Count the forecasts per level whose interval is undefined for lack of calibration
+    residuals (the guard of :mod:`convergence.evaluation.conformal`); the earliest origins
+    always lack them, so the count is logged, and a warning names the horizons where no
+    forecast has an interval at all."""
+    counts = {}
+    has_prediction = intervals["predicted"].notna()
+    for level in LEVELS:
+        label = level_label(level)
+        missing = intervals[f"lower{label}"].isna() & has_prediction
+        counts[label] = int(missing.sum())
+        log.info(
+            "%d of %d forecasts have no %s %% conformal interval (too few calibration "
+            "residuals known at their origin)",
+            counts[label],
+            int(has_prediction.sum()),
+            label,
+        )
+        by_horizon = missing[has_prediction].groupby(intervals.loc[has_prediction, "horizon"])
+        empty = sorted(int(h) for h, all_missing in by_horizon.all().items() if all_missing)
+        if empty:
+            log.warning(
+                "no forecast at horizon(s) %s has a %s %% conformal interval: too few "
+                "earlier origins to calibrate (coverage%s is NaN there)",
+                ", ".join(str(h) for h in empty),
+                label,
+                label,
+            )
+    return counts
 
 
 def run_cross_summary(
@@ -117,9 +180,14 @@ def run_cross_summary(
     summaries = [read_table(p) for p in summary_paths]
     dms = [read_table(p) for p in dm_paths]
     cross = cross_dataset_summary(summaries, metric=metric)
+    ensemble = ensemble_name(reference)
+    ensemble_note = (
+        f"; {ensemble}: the seed-averaged forecast" if ensemble in set(cross["model"]) else ""
+    )
     write_tables(
         cross,
-        f"Mean {metric} over seeds per model and data set (all horizons); best in bold",
+        f"Mean {metric} over seeds of per-seed scores per model and data set (all "
+        f"horizons{ensemble_note}); best in bold",
         csv_path=table_path,
         md_path=table_md_path,
         tex_path=table_tex_path,

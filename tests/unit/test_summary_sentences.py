@@ -1,0 +1,122 @@
+"""Generated sentences of summary.md: "within noise" vs DM-significant, interval coverage."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from convergence.evaluation.summary import (
+    cross_dataset_summary,
+    dataset_findings,
+    interval_coverage_sentence,
+    versus_best_sentence,
+    write_summary_markdown,
+)
+
+
+def _dm(rows: list[tuple[str, int, float, str]]) -> pd.DataFrame:
+    """DM rows from (model, horizon, p_holm, better)."""
+    return pd.DataFrame(
+        [
+            {
+                "dataset": "ds",
+                "horizon": h,
+                "reference": "cnn_lstm",
+                "model": m,
+                "statistic": 1.0,
+                "p_value": p / 2,
+                "p_holm": p,
+                "n": 20,
+                "mean_loss_diff": 0.1,
+                "better": b,
+            }
+            for m, h, p, b in rows
+        ]
+    )
+
+
+def test_within_noise_when_no_horizon_is_significant() -> None:
+    dm = _dm(
+        [("ets", 1, 0.40, "neither"), ("ets", 2, 0.12, "neither"), ("naive", 1, 0.01, "reference")]
+    )
+    text = versus_best_sentence(dm, reference="cnn_lstm", best_model="ets")
+    assert text is not None
+    assert "within noise" in text
+    assert "none of 2 horizons" in text
+    assert "smallest 0.120, horizon 2" in text
+
+
+def test_significant_names_the_horizons_and_direction() -> None:
+    dm = _dm([("ets", 1, 0.30, "neither"), ("ets", 2, 0.01, "model"), ("ets", 3, 0.02, "model")])
+    text = versus_best_sentence(dm, reference="cnn_lstm", best_model="ets")
+    assert text is not None and "within noise" not in text
+    assert "significant" in text
+    assert "ets is significantly more accurate at horizon(s) 2, 3 of 3" in text
+
+
+def test_no_sentence_when_reference_is_best_and_special_cases() -> None:
+    dm = _dm([("ets", 1, 0.01, "model")])
+    assert versus_best_sentence(dm, reference="cnn_lstm", best_model="cnn_lstm") is None
+    assert versus_best_sentence(dm, reference="cnn_lstm", best_model=None) is None
+    ensemble = versus_best_sentence(dm, reference="cnn_lstm", best_model="cnn_lstm_ensemble")
+    assert ensemble is not None and "seed-averaged forecast" in ensemble
+    absent = versus_best_sentence(dm, reference="cnn_lstm", best_model="theta")
+    assert absent == "theta is not in the Diebold-Mariano tests against cnn_lstm."
+    undefined = _dm([("ets", 1, float("nan"), "neither")])
+    text = versus_best_sentence(undefined, reference="cnn_lstm", best_model="ets")
+    assert text is not None and "undefined" in text
+
+
+def _summary() -> pd.DataFrame:
+    rows = []
+    for model, mase, n_seeds, coverage in (
+        ("cnn_lstm", 0.9, 3, (0.75, 0.9)),
+        ("cnn_lstm_ensemble", 0.8, 1, (0.8125, 0.95)),
+        ("ets", 0.7, 1, (0.5, 0.7)),
+    ):
+        rows.append(
+            {
+                "dataset": "ds",
+                "model": model,
+                "horizon": "all",
+                "n": 40,
+                "n_seeds": n_seeds,
+                "MASE_mean": mase,
+                "coverage80_mean": coverage[0],
+                "coverage95_mean": coverage[1],
+                "n_calibrated80_mean": 32.0,
+                "n_calibrated95_mean": 0.0 if model == "ets" else 20.0,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def test_interval_coverage_sentence_from_the_summary() -> None:
+    text = interval_coverage_sentence(_summary(), reference="cnn_lstm")
+    assert text is not None
+    assert "cnn_lstm (mean over seeds): 75.0 % of actuals inside the 80 % interval" in text
+    assert "(32 of 40 forecasts have one)" in text
+    assert "cnn_lstm_ensemble: 81.2 % of actuals inside the 80 % interval" in text
+    assert "95.0 % of actuals inside the 95 % interval (20 of 40" in text
+    assert "ets" not in text
+    no_columns = _summary().drop(columns=["coverage80_mean", "coverage95_mean"])
+    assert interval_coverage_sentence(no_columns, reference="cnn_lstm") is None
+
+
+def test_summary_markdown_says_within_noise(tmp_path) -> None:
+    summary = _summary()
+    dm = _dm([("ets", 1, 0.40, "neither"), ("ets", 2, 0.30, "neither")])
+    cross = cross_dataset_summary(summary)
+    findings = dataset_findings(summary, dm, reference="cnn_lstm")
+    assert findings["best_model"] == "ets"
+    write_summary_markdown(tmp_path / "summary.md", cross, {"ds": findings}, reference="cnn_lstm")
+    text = (tmp_path / "summary.md").read_text()
+    assert "The difference between cnn_lstm and the best model ets is within noise" in text
+    assert "cnn_lstm_ensemble is the score of the seed-averaged forecast of cnn_lstm" in text
+    assert "Split-conformal intervals" in text
+
+    significant = _dm([("ets", 1, 0.40, "neither"), ("ets", 2, 0.001, "model")])
+    findings = dataset_findings(summary, significant, reference="cnn_lstm")
+    write_summary_markdown(tmp_path / "summary.md", cross, {"ds": findings}, reference="cnn_lstm")
+    text = (tmp_path / "summary.md").read_text()
+    assert "within noise" not in text
+    assert "ets is significantly more accurate at horizon(s) 2 of 2" in text
