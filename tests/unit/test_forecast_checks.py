@@ -235,6 +235,7 @@ def evaluate(tmp_path: Path, frame: pd.DataFrame, scales: pd.DataFrame) -> dict:
         dm_path=out / "dm_tests.csv",
         dm_md_path=out / "dm_tests.md",
         dm_tex_path=out / "dm_tests.tex",
+        intervals_path=out / "intervals.csv",
         provenance_path=out / "provenance.json",
     )
     return json.loads((out / "provenance.json").read_text())

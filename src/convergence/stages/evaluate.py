@@ -14,7 +14,6 @@ from convergence.data.canonical import sha256_file, write_csv_atomic
 from convergence.diagnostics import DATA_CHECKS_KEY, data_checks_markdown
 from convergence.errors import InputError
 from convergence.evaluation.comparisons import DM_COLUMNS, dm_tests
-from convergence.evaluation.forecast_checks import forecast_data_checks
 from convergence.evaluation.conformal import (
     LEVELS,
     add_interval_scores,
@@ -24,6 +23,7 @@ from convergence.evaluation.conformal import (
     level_label,
 )
 from convergence.evaluation.ensemble import add_seed_ensemble, ensemble_name
+from convergence.evaluation.forecast_checks import forecast_data_checks
 from convergence.evaluation.scores import (
     METRICS,
     load_predictions,
