@@ -25,6 +25,13 @@ from convergence.stages.common import tracked_job
 log = logging.getLogger(__name__)
 
 
+def _uptime() -> float:
+    """Seconds since this process started (interpreter start-up and imports included)."""
+    import psutil
+
+    return time.time() - psutil.Process().create_time()
+
+
 def run(
     *,
     dataset: str,
@@ -109,6 +116,8 @@ def run(
             experiments_path=experiments_path,
             seed=str(seed),
         ) as job:
+            if position == 0:
+                log.info("fixed cost: %.2f s from process start to the first fold", _uptime())
             predictions = train_and_backtest(
                 dataset=dataset,
                 wide=inputs.wide,

@@ -259,6 +259,7 @@ def train_and_backtest(
                 params=_fold_params(fold, network, model, settings, seed),
                 tags={"dataset": dataset, "model": model_name, "seed": seed, "fold": fold.index},
             )
+        fit_started = time.perf_counter()
         try:
             best, best_path, best_val, trainer = train_fold(
                 windows,
@@ -299,6 +300,17 @@ def train_and_backtest(
             if run_id:
                 MlflowClient(tracking.uri).set_terminated(run_id, "FAILED")
             raise
+        fit_seconds = time.perf_counter() - fit_started
+        samples = len(history) * windows.x_train.shape[0] + refit_epochs * (
+            windows.x_train.shape[0] + windows.x_val.shape[0]
+        )
+        log.info(
+            "fold %d: %d training samples in %.2f s (%.0f samples/s)",
+            fold.index,
+            samples,
+            fit_seconds,
+            samples / fit_seconds if fit_seconds > 0 else float("nan"),
+        )
         fold_frames.append(predictions)
         histories[fold.index] = history  # the curve that chose the epochs
         is_global_zero = trainer.is_global_zero
