@@ -164,6 +164,23 @@ def test_training_outputs_trace_to_mlflow(tiny_run: Path) -> None:
     assert (frames[0]["actual"].to_numpy() == frames[1]["actual"].to_numpy()).all()
 
 
+def test_selection_choice_is_applied_and_reported(tiny_run: Path) -> None:
+    """The select rule picks the lowest validation loss; training and summary.md use it."""
+    import json
+
+    choice = json.loads((tiny_run / "synthetic" / "selection" / "choice.json").read_text())
+    ranking = pd.read_csv(tiny_run / "synthetic" / "selection" / "ranking.csv")
+    assert len(ranking) == 2 and ranking.loc[0, "rank"] == 1
+    assert ranking["mean_val_loss"].is_monotonic_increasing
+    assert choice["chosen"] == ranking.loc[0, "overrides"]
+    run = json.loads(
+        (tiny_run / "synthetic" / "models" / "cnn_lstm" / "seed0" / "run.json").read_text()
+    )
+    assert run["selection_choice"] == choice["choice"]
+    assert run["model_cfg"]["skip"] == choice["choice"]["skip"]
+    assert choice["chosen"] in (tiny_run / "summary.md").read_text()
+
+
 def write_new_dataset(workdir: Path, values: list[tuple[str, int, str, str]]) -> Path:
     csv = workdir / "regions.csv"
     csv.write_text(

@@ -120,3 +120,21 @@ def test_summary_markdown_says_within_noise(tmp_path) -> None:
     text = (tmp_path / "summary.md").read_text()
     assert "within noise" not in text
     assert "ets is significantly more accurate at horizon(s) 2 of 2" in text
+
+
+def test_selection_note_names_the_choice_and_the_validation_periods() -> None:
+    from convergence.evaluation.summary import selection_note
+
+    note = selection_note(
+        {
+            "reference": "cnn_lstm",
+            "fold": 0,
+            "validation_periods": ["1979", "1981"],
+            "n_candidates": 16,
+            "seeds": [0],
+            "chosen": "input_mode=levels, skip=False",
+        }
+    )
+    assert note.startswith("Configuration of cnn_lstm chosen on validation data only")
+    assert "fold 0, validation periods 1979..1981, 16 candidates" in note
+    assert "input_mode=levels, skip=False" in note

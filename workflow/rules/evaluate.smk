@@ -43,6 +43,11 @@ rule cross_summary:
         convergence=expand(rules.convergence.output.provenance, dataset=DATASETS),
         ingested=expand(rules.ingest.output.provenance, dataset=DATASETS),
         normalized=expand(rules.normalize.output.model, dataset=DATASETS),
+        selection=(
+            expand(rules.select.output.choice, dataset=DATASETS)
+            if config["selection"]["enabled"]
+            else []
+        ),
         evaluated=expand(rules.evaluate.output.provenance, dataset=DATASETS),
     output:
         table=report(

@@ -32,6 +32,7 @@ evaluate.run_cross_summary(
             strict=True,
         )
     },
+    selection_paths=list(snakemake.input.selection),
     reference=snakemake.params.reference,
     table_path=snakemake.output.table,
     table_md_path=snakemake.output.table_md,

@@ -35,6 +35,7 @@ from convergence.evaluation.summary import (
     coupling_recovery_note,
     cross_dataset_summary,
     dataset_findings,
+    selection_note,
     write_summary_markdown,
 )
 from convergence.evaluation.tables import read_table, write_tables
@@ -170,12 +171,15 @@ def run_cross_summary(
     measure_provenance_paths: Sequence[str | Path] = (),
     convergence_provenance_paths: Sequence[str | Path] = (),
     data_check_paths: Mapping[str, Mapping[str, str | Path]] | None = None,
+    selection_paths: Sequence[str | Path] = (),
     metric: str = "MASE",
 ) -> None:
     """Write the models x data sets table (CSV, Markdown, LaTeX) and ``summary.md``.
 
     ``measure_provenance_paths`` (each data set's ``measure/provenance.json``) add a note
-    per data set with ground truth: how well the measures rank the simulated coupling.
+    per data set with ground truth: how well the measures rank the simulated coupling;
+    ``selection_paths`` (each data set's ``selection/choice.json``) a note with the
+    configuration chosen on validation data.
     """
     summaries = [read_table(p) for p in summary_paths]
     dms = [read_table(p) for p in dm_paths]
@@ -216,6 +220,11 @@ def run_cross_summary(
                 f"Convergence tests of {record.get('series', 'D')} (beta, sigma, Phillips-Sul; "
                 f"`convergence/`): {record['verdict']}."
             )
+    for path in selection_paths:
+        record = read_json(path)
+        dataset = record.get("dataset")
+        if dataset in per_dataset:
+            per_dataset[dataset]["notes"].append(selection_note(record))
     # Every stage's data checks per data set ({dataset: {stage: provenance path}}).
     for dataset, by_stage in (data_check_paths or {}).items():
         if dataset in per_dataset:
