@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 CORES ?= 2
 STAMP := $(VENV)/.installed
 
-.PHONY: env run quick test lint clean
+.PHONY: env run quick test bench lint clean
 
 $(STAMP): envs/requirements.lock pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH (or set PYTHON=...)"; exit 1; }
@@ -32,6 +32,11 @@ test: $(STAMP)
 	$(BIN)/ruff check src tests workflow benchmarks
 	$(BIN)/snakemake --lint --cores 1 > /dev/null
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/pytest -q $(PYTEST_ARGS)
+
+# Whole-pipeline benchmark (quick and mid-size configs, current vs previous layout):
+# per-rule wall times, fixed cost per training job, samples/s -> benchmarks/results/pipeline.md
+bench: $(STAMP)
+	$(BIN)/python benchmarks/pipeline.py --cores $(CORES)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests workflow benchmarks

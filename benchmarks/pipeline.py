@@ -22,6 +22,8 @@ config (long: the number ``make run`` takes).
 
     .venv/bin/python benchmarks/pipeline.py                      # quick and mid, both layouts
     .venv/bin/python benchmarks/pipeline.py --configs default --previous none
+    .venv/bin/python benchmarks/pipeline.py --from-run /tmp/clone \\
+        --output benchmarks/results/default_run.md    # figures of a finished `make run`
 """
 
 from __future__ import annotations
@@ -144,6 +146,32 @@ def rule_times(results: Path) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["rule", "jobs", "seconds"])
 
 
+def snakemake_log_span(workdir: Path) -> float:
+    """Seconds between the first and last timestamp of the workdir's latest Snakemake
+    log (``[Thu Dec  3 14:22:31 2026]`` lines): the wall time of that run."""
+    logs = sorted((workdir / ".snakemake" / "log").glob("*.snakemake.log"))
+    if not logs:
+        return float("nan")
+    stamps = [
+        datetime.strptime(line.strip("[] \n"), "%a %b %d %H:%M:%S %Y")
+        for line in logs[-1].read_text(errors="replace").splitlines()
+        if re.fullmatch(r"\[\w{3} \w{3} +\d+ \d\d:\d\d:\d\d \d{4}\]", line.strip())
+    ]
+    return (stamps[-1] - stamps[0]).total_seconds() if len(stamps) > 1 else float("nan")
+
+
+def summarise_results(workdir: Path) -> pd.DataFrame:
+    """The figures of a finished run in ``workdir`` (e.g. a fresh clone after ``make run``)."""
+    results = workdir / "results"
+    rules = rule_times(results)
+    figures = {
+        "Snakemake wall time (s)": snakemake_log_span(workdir),
+        "jobs with a benchmark file": int(rules["jobs"].sum()),
+        **train_job_figures(results),
+    }
+    return pd.DataFrame({"value": figures}), rules.set_index("rule")
+
+
 def benchmark_layout(layout: str, layout_root: Path, config_name: str, cores: int) -> dict:
     with tempfile.TemporaryDirectory(prefix=f"bench-{layout}-") as tmp:
         workdir = Path(tmp)
@@ -184,13 +212,44 @@ def main() -> None:
         help="git ref of the layout to compare with ('none' to skip)",
     )
     parser.add_argument("--cores", type=int, default=2)
-    args = parser.parse_args()
-    load = os.getloadavg()[0]
-    print(
-        f"machine: {os.cpu_count()} CPUs, --cores {args.cores}, load average {load:.2f} "
-        f"at start, {datetime.now():%Y-%m-%d %H:%M}",
-        flush=True,
+    parser.add_argument(
+        "--output",
+        default=str(ROOT / "benchmarks" / "results" / "pipeline.md"),
+        help="also write the tables here (the README's Performance section points to it)",
     )
+    parser.add_argument(
+        "--from-run",
+        default=None,
+        help="only summarise a finished run in this folder (its results/ and .snakemake/log)",
+    )
+    args = parser.parse_args()
+    report: list[str] = []
+
+    def emit(text: str = "") -> None:
+        print(text, flush=True)
+        report.append(text)
+
+    load = os.getloadavg()[0]
+    if args.from_run is not None:
+        emit(f"# benchmarks/pipeline.py --from-run {args.from_run}")
+    else:
+        emit(
+            f"# benchmarks/pipeline.py --configs {' '.join(args.configs)} --previous {args.previous}"
+        )
+    emit()
+    emit(
+        f"machine: {os.cpu_count()} CPUs, --cores {args.cores}, load average {load:.2f} "
+        f"at start, {datetime.now():%Y-%m-%d %H:%M}"
+    )
+    if args.from_run is not None:
+        figures, rules = summarise_results(Path(args.from_run))
+        emit(f"\n## finished run in {args.from_run}\n")
+        emit(figures.to_markdown(floatfmt=".2f"))
+        emit("\nper rule (jobs, summed wall seconds):\n")
+        emit(rules.to_markdown(floatfmt=".1f"))
+        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.output).write_text("\n".join(report) + "\n")
+        return
     layouts: dict[str, Path] = {"current": ROOT}
     tmp_root = Path(tempfile.mkdtemp(prefix="bench-layouts-"))
     try:
@@ -210,12 +269,14 @@ def main() -> None:
             per_rule = pd.concat(
                 {name: r["rules"] for name, r in results.items()}, axis=1
             ).sort_index()
-            print(f"\n## {config_name}\n")
-            print(figures.to_markdown(floatfmt=".2f"))
-            print(f"\nper rule (jobs, summed wall seconds), {config_name}:\n")
-            print(per_rule.to_markdown(floatfmt=".1f"))
-            print(flush=True)
-        print(f"load average at the end: {os.getloadavg()[0]:.2f}")
+            emit(f"\n## {config_name}\n")
+            emit(figures.to_markdown(floatfmt=".2f"))
+            emit(f"\nper rule (jobs, summed wall seconds), {config_name}:\n")
+            emit(per_rule.to_markdown(floatfmt=".1f"))
+            emit()
+        emit(f"load average at the end: {os.getloadavg()[0]:.2f}")
+        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.output).write_text("\n".join(report) + "\n")
     finally:
         if len(layouts) > 1:
             subprocess.run(

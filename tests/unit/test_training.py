@@ -228,6 +228,9 @@ def test_backtest_is_deterministic_per_seed(tmp_path: Path) -> None:
     assert first["predicted"].between(0.0, 1.0).all()
     pd.testing.assert_frame_equal(first, second)
     assert not np.allclose(first["predicted"], other["predicted"])
+    # A train job trains its seeds one after another in one process: a seed's numbers
+    # must not depend on the seeds trained before it.
+    pd.testing.assert_frame_equal(first, backtest(tmp_path / "d", seed=1))
     for fold in (0, 1):
         assert (tmp_path / "a" / "seed1" / f"fold{fold}" / "best.ckpt").is_file()
     assert (tmp_path / "a" / "seed1" / "training_curves.png").is_file()
