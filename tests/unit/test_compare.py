@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from evaluation_runs import evaluate_frame
 
 from convergence.backtest.contract import PREDICTION_COLUMNS
 from convergence.errors import DataFileError
@@ -14,7 +15,6 @@ from convergence.evaluation.comparisons import dm_tests
 from convergence.evaluation.scores import load_predictions, score_table, summarise_seeds
 from convergence.evaluation.summary import cross_dataset_summary
 from convergence.evaluation.tables import write_tables
-from convergence.stages.evaluate import run as run_evaluate
 from convergence.stages.evaluate import run_cross_summary
 
 
@@ -189,31 +189,8 @@ def test_stages_and_figures(tmp_path, monkeypatch):
     naive = frame[(frame["model"] == "twin")].assign(model="naive", run_id="")
     ablation = frame[(frame["model"] == "bad")].assign(model="cnn_lstm_no_penalty")
     frame = pd.concat([frame, naive, ablation], ignore_index=True)
-    paths = []
-    for (model, seed), rows in frame.groupby(["model", "seed"]):
-        path = tmp_path / "in" / model / f"seed{seed}" / "predictions.csv"
-        path.parent.mkdir(parents=True)
-        rows.to_csv(path, index=False)
-        paths.append(path)
     scales = frame[["fold", "entity", "origin"]].drop_duplicates().assign(scale=0.05)
-    scales.to_csv(tmp_path / "scales.csv", index=False)
-    out = tmp_path / "eval"
-    run_evaluate(
-        dataset="ds",
-        prediction_paths=paths,
-        scales_path=tmp_path / "scales.csv",
-        grade_scale=None,
-        reference="cnn_lstm",
-        scores_path=out / "scores.csv",
-        summary_path=out / "summary.csv",
-        summary_md_path=out / "summary.md",
-        summary_tex_path=out / "summary.tex",
-        dm_path=out / "dm_tests.csv",
-        dm_md_path=out / "dm_tests.md",
-        dm_tex_path=out / "dm_tests.tex",
-        intervals_path=out / "intervals.csv",
-        provenance_path=out / "provenance.json",
-    )
+    out = evaluate_frame(tmp_path, frame, scales)
     for name in (
         "scores.csv",
         "summary.csv",
@@ -237,7 +214,10 @@ def test_stages_and_figures(tmp_path, monkeypatch):
     assert "## ds" in text and "cnn_lstm ranks" in text
 
     calls = {
-        "forecasts": (plots.plot_forecasts, paths),
+        "forecasts": (
+            plots.plot_forecasts,
+            sorted((tmp_path / "in").glob("*/seed*/predictions.csv")),
+        ),
         "error_by_horizon": (plots.plot_error_by_horizon, out / "summary.csv"),
         "model_comparison": (plots.plot_model_comparison, out / "summary.csv"),
         "ablation": (plots.plot_ablation, out / "summary.csv"),

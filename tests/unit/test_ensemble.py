@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from evaluation_runs import evaluate_frame
 
 from convergence.errors import InputError
 from convergence.evaluation.ensemble import add_seed_ensemble, ensemble_name, seed_ensemble
-from convergence.stages.evaluate import run as run_evaluate
 from convergence.stages.evaluate import run_cross_summary
 
 
@@ -99,31 +99,8 @@ def test_evaluate_scores_the_ensemble_and_leaves_it_out_of_dm(tmp_path, monkeypa
         "convergence.stages.evaluate.base_record", lambda **fields: {"stage": "test", **fields}
     )
     frame = _panel_predictions()
-    paths = []
-    for (model, seed), rows in frame.groupby(["model", "seed"]):
-        path = tmp_path / "in" / f"{model}-{seed}.csv"
-        path.parent.mkdir(exist_ok=True)
-        rows.drop(columns="fallback").to_csv(path, index=False)
-        paths.append(path)
     scales = frame[["fold", "entity", "origin"]].drop_duplicates().assign(scale=0.02)
-    scales.to_csv(tmp_path / "scales.csv", index=False)
-    out = tmp_path / "eval"
-    run_evaluate(
-        dataset="ds",
-        prediction_paths=paths,
-        scales_path=tmp_path / "scales.csv",
-        grade_scale=None,
-        reference="cnn_lstm",
-        scores_path=out / "scores.csv",
-        summary_path=out / "summary.csv",
-        summary_md_path=out / "summary.md",
-        summary_tex_path=out / "summary.tex",
-        dm_path=out / "dm_tests.csv",
-        dm_md_path=out / "dm_tests.md",
-        dm_tex_path=out / "dm_tests.tex",
-        intervals_path=out / "intervals.csv",
-        provenance_path=out / "provenance.json",
-    )
+    out = evaluate_frame(tmp_path, frame.drop(columns="fallback"), scales)
     scores = pd.read_csv(out / "scores.csv", dtype={"horizon": str})
     summary = pd.read_csv(out / "summary.csv", dtype={"horizon": str}).set_index(
         ["model", "horizon"]

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from evaluation_runs import evaluate_frame
 
 from convergence.diagnostics import DATA_CHECKS_KEY
 from convergence.evaluation.comparisons import dm_tests
@@ -25,7 +26,6 @@ from convergence.evaluation.forecast_checks import (
     usable_scales,
 )
 from convergence.evaluation.scores import score_table
-from convergence.stages.evaluate import run as run_evaluate
 from convergence.stages.evaluate import run_cross_summary
 
 MODELS = {"cnn_lstm": (0.01, (0, 1)), "naive": (0.05, (0,))}
@@ -214,30 +214,7 @@ def test_usable_scales_pass() -> None:
 
 
 def evaluate(tmp_path: Path, frame: pd.DataFrame, scales: pd.DataFrame) -> dict:
-    paths = []
-    for (model, seed), rows in frame.groupby(["model", "seed"]):
-        path = tmp_path / "in" / model / f"seed{seed}" / "predictions.csv"
-        path.parent.mkdir(parents=True)
-        rows.to_csv(path, index=False)
-        paths.append(path)
-    scales.to_csv(tmp_path / "scales.csv", index=False)
-    out = tmp_path / "eval"
-    run_evaluate(
-        dataset="ds",
-        prediction_paths=paths,
-        scales_path=tmp_path / "scales.csv",
-        grade_scale=None,
-        reference="cnn_lstm",
-        scores_path=out / "scores.csv",
-        summary_path=out / "summary.csv",
-        summary_md_path=out / "summary.md",
-        summary_tex_path=out / "summary.tex",
-        dm_path=out / "dm_tests.csv",
-        dm_md_path=out / "dm_tests.md",
-        dm_tex_path=out / "dm_tests.tex",
-        intervals_path=out / "intervals.csv",
-        provenance_path=out / "provenance.json",
-    )
+    out = evaluate_frame(tmp_path, frame, scales)
     return json.loads((out / "provenance.json").read_text())
 
 
