@@ -20,12 +20,15 @@ Baselines:
   (same targets, change or level), ``alpha`` chosen on the validation windows from
   :data:`RIDGE_ALPHAS` (1e-6 .. 1e3, one per decade); how often the choice sits at an
   edge of that grid is logged (warning) and returned (:func:`ridge_alpha_report`).
+* ``nhits``: one global neuralforecast ``NHITS`` per fold over the entities' histories
+  (:mod:`convergence.models.nhits`; optional, not in the default config's list).
 
 The per-series history of an entity is the trailing run of periods with finite ``D``
 that ends at the fold origin (the last validation period); statsforecast needs a
 regular series, so an earlier gap cuts it. A per-series model that fails (for example
 on too short a history) or returns non-finite values is replaced by ``naive`` for that
-series; such rows have ``fallback = True``.
+series; such rows have ``fallback = True`` (NHITS: histories shorter than one full
+window of ``window + horizon`` periods, or a failed fit).
 
 MASE scales: per (fold, entity) the in-sample mean absolute seasonal-naive error
 ``mean |D_t - D_{t-m}|`` over all pairs of periods ``t - m, t <= origin`` in which the
@@ -59,11 +62,12 @@ from convergence.backtest.windows import (
 )
 from convergence.errors import ConfigError
 from convergence.measures.index import MeasurementSpec
+from convergence.models.nhits import NHITSSettings, nhits_forecasts
 from convergence.settings import TrainingSettings
 
 log = logging.getLogger(__name__)
 
-BASELINES: tuple[str, ...] = ("naive", "drift", "ets", "arima", "theta", "ridge")
+BASELINES: tuple[str, ...] = ("naive", "drift", "ets", "arima", "theta", "ridge", "nhits")
 #: baselines fitted per series with statsforecast.
 STATSFORECAST_BASELINES: tuple[str, ...] = ("ets", "arima", "theta")
 #: ridge penalties tried on the validation windows (one per decade; issue 10: with the
@@ -316,8 +320,11 @@ def baseline_backtest(
     settings: TrainingSettings,
     baselines: Sequence[str] = BASELINES,
     season_length: int = 1,
+    nhits_settings: NHITSSettings | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Backtest the baselines over the neural backtest's folds.
+
+    ``nhits_settings`` overrides NHITS's fixed hyperparameters (tests use a few steps).
 
     Returns:
         ``(predictions, scales)``: predictions with :data:`PREDICTION_COLUMNS` (``model``
@@ -375,9 +382,16 @@ def baseline_backtest(
                 )
                 summary.append(f"ridge alpha={alpha:g}")
             else:
-                forecasts, fell_back = per_series_forecasts(
-                    name, histories, horizon, int(season_length)
-                )
+                if name == "nhits":
+                    nhits_started = time.perf_counter()
+                    forecasts, fell_back = nhits_forecasts(
+                        histories, horizon, input_size=window, settings=nhits_settings
+                    )
+                    summary.append(f"nhits {time.perf_counter() - nhits_started:.1f}s")
+                else:
+                    forecasts, fell_back = per_series_forecasts(
+                        name, histories, horizon, int(season_length)
+                    )
                 predicted = np.stack([forecasts[e] for e in windows.test_entities])
                 fallback = np.array([e in fell_back for e in windows.test_entities])
                 frame = _fold_frame(

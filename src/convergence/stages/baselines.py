@@ -1,4 +1,4 @@
-"""Stage ``baselines``: naive, drift, ETS, ARIMA, Theta and ridge in the networks' folds.
+"""Stage ``baselines``: naive, drift, ETS, ARIMA, Theta, ridge (and NHITS) in the networks' folds.
 
 Tracked as one MLflow run ``baselines`` per data set; writes the predictions CSV (with the
 run id), the MASE scales CSV and ``run.json``.
