@@ -11,7 +11,18 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from convergence.measures.index import MeasurementSpec
+
 INDEX = ["entity", "period"]
+
+
+#: The two subsystems of :func:`trending_panel`'s indicators.
+TRENDING_SPEC = MeasurementSpec(
+    subsystems={
+        "farm": {"farm_output": "benefit", "farm_labour": "cost"},
+        "ict": {"ict_output": "benefit", "ict_share": "benefit"},
+    }
+)
 
 
 def trending_panel(n_entities: int = 6, n_periods: int = 30, seed: int = 0) -> pd.DataFrame:

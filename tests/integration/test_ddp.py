@@ -22,21 +22,15 @@ import pandas as pd
 import pytest
 import torch
 from mlflow.tracking import MlflowClient
-from panels import trending_panel
+from panels import TRENDING_SPEC, trending_panel
 
-from convergence.measures.index import MeasurementSpec
 from convergence.settings import ModelSettings, TrainingSettings
 from convergence.tracking.mlflow_tracking import TrackingContext, init_experiments, parent_run
 from convergence.training.backtest import train_and_backtest
 
 pytestmark = pytest.mark.slow
 
-SPEC = MeasurementSpec(
-    subsystems={
-        "farm": {"farm_output": "benefit", "farm_labour": "cost"},
-        "ict": {"ict_output": "benefit", "ict_share": "benefit"},
-    }
-)
+SPEC = TRENDING_SPEC
 # Layer norm, not batch norm: per-rank batch statistics would differ from the global ones.
 MODEL = {"architecture": "mlp", "dense_hidden": 8, "dropout": 0.0, "norm": "layer"}
 TRAINING = {

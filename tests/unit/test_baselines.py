@@ -5,11 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from panels import trending_panel_by_row
+from panels import TRENDING_SPEC, trending_panel_by_row
 
 from convergence.backtest.contract import PREDICTION_COLUMNS, backtest_folds
 from convergence.backtest.windows import FoldWindows, build_fold_windows, fold_feature_frame
-from convergence.measures.index import MeasurementSpec
 from convergence.models.baselines import (
     BASELINE_COLUMNS,
     BASELINES,
@@ -25,12 +24,7 @@ from convergence.models.baselines import (
 )
 from convergence.settings import TrainingSettings
 
-SPEC = MeasurementSpec(
-    subsystems={
-        "farm": {"farm_output": "benefit", "farm_labour": "cost"},
-        "ict": {"ict_output": "benefit", "ict_share": "benefit"},
-    }
-)
+SPEC = TRENDING_SPEC
 TRAINING = {
     "window": 4,
     "horizon": 2,

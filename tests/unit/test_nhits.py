@@ -9,11 +9,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from panels import trending_panel_by_row
+from panels import TRENDING_SPEC, trending_panel_by_row
 
 from convergence.backtest.contract import BASELINE_COLUMNS, backtest_folds
 from convergence.backtest.windows import build_fold_windows
-from convergence.measures.index import MeasurementSpec
 from convergence.models import nhits
 from convergence.models.baselines import BASELINES, baseline_backtest
 from convergence.models.nhits import NHITSSettings, min_history, nhits_forecasts, nhits_frame
@@ -21,12 +20,7 @@ from convergence.settings import TrainingSettings
 
 pytest.importorskip("neuralforecast")
 
-SPEC = MeasurementSpec(
-    subsystems={
-        "farm": {"farm_output": "benefit", "farm_labour": "cost"},
-        "ict": {"ict_output": "benefit", "ict_share": "benefit"},
-    }
-)
+SPEC = TRENDING_SPEC
 TRAINING = {
     "window": 4,
     "horizon": 2,

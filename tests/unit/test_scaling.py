@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 import pytorch_lightning as pl
 import torch
-from panels import trending_panel
+from panels import TRENDING_SPEC, trending_panel
 
 from convergence.backtest.contract import backtest_folds
 from convergence.backtest.inputs import forecast_measurement_spec
@@ -25,7 +25,7 @@ from convergence.config import load_config
 from convergence.data.canonical import to_wide
 from convergence.data.ingest import ingest_dataset
 from convergence.errors import ConfigError
-from convergence.measures.index import MeasurementSpec, subsystem_indicators
+from convergence.measures.index import subsystem_indicators
 from convergence.models.networks import LinearSkip, NetworkConfig, build_network
 from convergence.provenance import PROJECT_ROOT
 from convergence.settings import ModelSettings, TrainingSettings, training_settings
@@ -251,12 +251,7 @@ def test_default_penalty_is_a_bounded_fraction_of_the_data_loss(
 
 # ------------------------------------------------------------------------------ refit
 
-SPEC = MeasurementSpec(
-    subsystems={
-        "farm": {"farm_output": "benefit", "farm_labour": "cost"},
-        "ict": {"ict_output": "benefit", "ict_share": "benefit"},
-    }
-)
+SPEC = TRENDING_SPEC
 MODEL_CFG = {
     "architecture": "cnn_lstm",
     "conv_channels": [4],

@@ -8,11 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from panels import trending_panel
+from panels import TRENDING_SPEC, trending_panel
 
 from convergence.backtest.contract import backtest_folds
 from convergence.errors import ConfigError
-from convergence.measures.index import MeasurementSpec
 from convergence.settings import TrainingSettings
 from convergence.training.selection import (
     apply_choice,
@@ -21,12 +20,7 @@ from convergence.training.selection import (
     select_configuration,
 )
 
-SPEC = MeasurementSpec(
-    subsystems={
-        "farm": {"farm_output": "benefit", "farm_labour": "cost"},
-        "ict": {"ict_output": "benefit", "ict_share": "benefit"},
-    }
-)
+SPEC = TRENDING_SPEC
 REFERENCE = {
     "architecture": "cnn_lstm",
     "conv_channels": [4],

@@ -10,11 +10,10 @@ import pandas as pd
 import pytest
 import pytorch_lightning as pl
 import torch
-from panels import trending_panel
+from panels import TRENDING_SPEC, trending_panel
 
 from convergence.backtest.contract import PREDICTION_COLUMNS
 from convergence.backtest.windows import FoldWindows
-from convergence.measures.index import MeasurementSpec
 from convergence.settings import ModelSettings, TrainingSettings
 from convergence.training.backtest import train_and_backtest
 from convergence.training.datamodule import DeviceBatches, WindowDataModule
@@ -31,12 +30,7 @@ def single_torch_thread() -> Iterator[None]:
     torch.set_num_threads(threads)
 
 
-SPEC = MeasurementSpec(
-    subsystems={
-        "farm": {"farm_output": "benefit", "farm_labour": "cost"},
-        "ict": {"ict_output": "benefit", "ict_share": "benefit"},
-    }
-)
+SPEC = TRENDING_SPEC
 
 
 def make_panel(n_entities: int = 6, n_periods: int = 30, seed: int = 0) -> pd.DataFrame:

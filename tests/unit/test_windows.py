@@ -5,19 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from panels import trending_panel_by_row
+from panels import TRENDING_SPEC, trending_panel_by_row
 
 from convergence.backtest.folds import rolling_origin_folds
 from convergence.backtest.windows import build_fold_windows
 from convergence.errors import SeriesTooShortError
-from convergence.measures.index import MeasurementSpec
 
-SPEC = MeasurementSpec(
-    subsystems={
-        "farm": {"farm_output": "benefit", "farm_labour": "cost"},
-        "ict": {"ict_output": "benefit", "ict_share": "benefit"},
-    }
-)
+SPEC = TRENDING_SPEC
 WINDOW, HORIZON = 5, 2
 
 
