@@ -147,17 +147,25 @@ def rule_times(results: Path) -> pd.DataFrame:
 
 
 def snakemake_log_span(workdir: Path) -> float:
-    """Seconds between the first and last timestamp of the workdir's latest Snakemake
-    log (``[Thu Dec  3 14:22:31 2026]`` lines): the wall time of that run."""
-    logs = sorted((workdir / ".snakemake" / "log").glob("*.snakemake.log"))
-    if not logs:
-        return float("nan")
-    stamps = [
-        datetime.strptime(line.strip("[] \n"), "%a %b %d %H:%M:%S %Y")
-        for line in logs[-1].read_text(errors="replace").splitlines()
-        if re.fullmatch(r"\[\w{3} \w{3} +\d+ \d\d:\d\d:\d\d \d{4}\]", line.strip())
-    ]
-    return (stamps[-1] - stamps[0]).total_seconds() if len(stamps) > 1 else float("nan")
+    """Wall seconds of the workdir's latest Snakemake run that did any work: the
+    ``Elapsed time: H:MM:SS`` line of the newest log with a ``steps (100%) done`` line
+    (``--report`` runs leave logs without steps)."""
+    for log_path in sorted((workdir / ".snakemake" / "log").glob("*.snakemake.log"))[::-1]:
+        text = log_path.read_text(errors="replace")
+        match = re.search(r"Elapsed time: (\d+):(\d\d):(\d\d(?:\.\d+)?)", text)
+        if "steps (100%) done" in text and match:
+            hours, minutes, seconds = match.groups()
+            return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+    return float("nan")
+
+
+def snakemake_job_count(workdir: Path) -> float:
+    """Jobs of that run (the ``N of N steps`` line)."""
+    for log_path in sorted((workdir / ".snakemake" / "log").glob("*.snakemake.log"))[::-1]:
+        match = re.search(r"(\d+) of \1 steps \(100%\) done", log_path.read_text(errors="replace"))
+        if match:
+            return float(match.group(1))
+    return float("nan")
 
 
 def summarise_results(workdir: Path) -> pd.DataFrame:
@@ -166,6 +174,7 @@ def summarise_results(workdir: Path) -> pd.DataFrame:
     rules = rule_times(results)
     figures = {
         "Snakemake wall time (s)": snakemake_log_span(workdir),
+        "Snakemake jobs": snakemake_job_count(workdir),
         "jobs with a benchmark file": int(rules["jobs"].sum()),
         **train_job_figures(results),
     }
