@@ -178,7 +178,13 @@ def test_selection_choice_is_applied_and_reported(tiny_run: Path) -> None:
     )
     assert run["selection_choice"] == choice["choice"]
     assert run["model_cfg"]["skip"] == choice["choice"]["skip"]
-    assert choice["chosen"] in (tiny_run / "summary.md").read_text()
+    summary = (tiny_run / "summary.md").read_text()
+    assert choice["chosen"] in summary
+    # A choice resting on few validation windows is flagged in choice.json and summary.md.
+    codes = [c["code"] for c in choice["data_checks"]]
+    assert (choice["n_validation_windows"] < 30) == ("selection_few_validation_windows" in codes)
+    if codes:
+        assert "**select** `selection_few_validation_windows`" in summary
 
 
 def write_new_dataset(workdir: Path, values: list[tuple[str, int, str, str]]) -> Path:

@@ -126,3 +126,5 @@ def test_selection_ignores_test_periods(tmp_path: Path) -> None:
     best = original.trials.loc[original.trials["val_loss"].idxmin(), "overrides"]
     assert overrides_label(original.choice) == best
     assert list(original.ranking["rank"]) == [1, 2, 3, 4]
+    # 6 entities x 3 validation periods, each the end of one validation window.
+    assert original.n_validation_windows == 18

@@ -220,16 +220,20 @@ def run_cross_summary(
                 f"Convergence tests of {record.get('series', 'D')} (beta, sigma, Phillips-Sul; "
                 f"`convergence/`): {record['verdict']}."
             )
+    selection_checks: dict[str, list[Any]] = {}
     for path in selection_paths:
         record = read_json(path)
         dataset = record.get("dataset")
         if dataset in per_dataset:
             per_dataset[dataset]["notes"].append(selection_note(record))
+            selection_checks[dataset] = list(record.get(DATA_CHECKS_KEY, []))
     # Every stage's data checks per data set ({dataset: {stage: provenance path}}).
     for dataset, by_stage in (data_check_paths or {}).items():
         if dataset in per_dataset:
             checks = {
                 stage: read_json(path).get(DATA_CHECKS_KEY, []) for stage, path in by_stage.items()
             }
+            if dataset in selection_checks:
+                checks["select"] = selection_checks[dataset]
             per_dataset[dataset]["data_checks"] = data_checks_markdown(checks)
     write_summary_markdown(summary_md_path, cross, per_dataset, metric=metric, reference=reference)

@@ -19,6 +19,7 @@ from typing import Any
 
 from convergence.backtest.inputs import load_forecast_inputs
 from convergence.data.canonical import write_csv_atomic
+from convergence.diagnostics import DATA_CHECKS_KEY, check
 from convergence.provenance import write_json_atomic
 from convergence.settings import TrainingSettings
 from convergence.stages.common import tracked_job
@@ -54,6 +55,7 @@ def run(
     from convergence.evaluation.tables import write_tables
     from convergence.tracking.mlflow_tracking import create_child_run
     from convergence.training.selection import (
+        MIN_VALIDATION_WINDOWS,
         candidate_grid,
         overrides_label,
         select_configuration,
@@ -120,6 +122,20 @@ def run(
         )
         for key, value in selection.choice.items():
             client.set_tag(job.run_id, f"chosen.{key}", str(value))
+    checks = []
+    if selection.n_validation_windows < MIN_VALIDATION_WINDOWS:
+        checks.append(
+            check(
+                "select",
+                "selection_few_validation_windows",
+                f"the configuration was chosen on {selection.n_validation_windows} validation "
+                f"window(s) of fold {selection.fold_index} (fewer than "
+                f"{MIN_VALIDATION_WINDOWS}): the candidates' validation losses differ by noise "
+                "as much as by design, so the choice may not carry over to the test span "
+                "(compare the ablations in summary.md)",
+                counts={"validation windows": selection.n_validation_windows},
+            )
+        )
     write_csv_atomic(selection.trials, trials_path)
     write_tables(
         selection.ranking,
@@ -141,6 +157,8 @@ def run(
             fold=selection.fold_index,
             validation_periods=list(selection.validation_periods),
             n_candidates=len(candidates),
+            n_validation_windows=selection.n_validation_windows,
+            **{DATA_CHECKS_KEY: checks},
             seeds=[int(seed) for seed in seeds],
             run_id=job.run_id,
             experiment_id=job.context.experiment_id,

@@ -55,6 +55,10 @@ SEARCHABLE_KEYS: tuple[str, ...] = (
     "dense_hidden",
 )
 
+MIN_VALIDATION_WINDOWS = 30
+"""Below this many validation windows a choice is flagged (``selection_few_validation_windows``):
+the validation losses of the candidates then differ by noise as much as by design."""
+
 TRIAL_COLUMNS: tuple[str, ...] = ("trial", "overrides", "seed", "val_loss", "epochs")
 """Columns of the per-seed trial table of :func:`select_configuration`."""
 
@@ -68,6 +72,7 @@ class Selection:
     ranking: pd.DataFrame  # trial, overrides, mean_val_loss, rank (1 = chosen)
     fold_index: int
     validation_periods: tuple[str, str]
+    n_validation_windows: int
 
 
 def candidate_grid(grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
@@ -183,6 +188,7 @@ def select_configuration(
         ranking=ranking,
         fold_index=fold.index,
         validation_periods=(fold.val_periods[0], fold.val_periods[-1]),
+        n_validation_windows=int(windows.x_val.shape[0]),
     )
 
 
