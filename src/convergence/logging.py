@@ -21,6 +21,10 @@ def configure_logging(log_file: str | Path | None, level: int = logging.INFO) ->
         Path(log_file).parent.mkdir(parents=True, exist_ok=True)
         handlers.append(logging.FileHandler(log_file, mode="w", encoding="utf-8"))
     logging.basicConfig(level=level, format=_FORMAT, handlers=handlers, force=True)
+    # Lightning announces the devices (and an advert) at every Trainer it builds: dozens of
+    # lines per training job that say the same thing. Warnings still come through.
+    for name in ("pytorch_lightning.utilities.rank_zero", "lightning.pytorch.utilities.rank_zero"):
+        logging.getLogger(name).setLevel(logging.WARNING)
 
     def log_uncaught(
         kind: type[BaseException], value: BaseException, tb: TracebackType | None
