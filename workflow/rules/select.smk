@@ -15,7 +15,7 @@ rule select:
         spec=dataset_spec,
         measures=config["measures"],
         reference=REFERENCE,
-        reference_cfg=config["models"][REFERENCE],
+        reference_cfg=config["models"].get(REFERENCE, {}),
         training_cfg=training_cfg,
         grid=config["selection"]["grid"],
         seeds=config["selection"]["seeds"],

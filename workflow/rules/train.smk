@@ -14,7 +14,7 @@ rule train:
         spec=dataset_spec,
         measures=config["measures"],
         model_cfg=lambda wildcards: config["models"][wildcards.model],
-        reference_cfg=config["models"][REFERENCE],
+        reference_cfg=config["models"].get(REFERENCE, {}),
         training_cfg=training_cfg,
         seeds=SEEDS,
         tracking_uri=config["tracking"]["uri"],
