@@ -278,6 +278,7 @@ def main() -> None:
             per_rule = pd.concat(
                 {name: r["rules"] for name, r in results.items()}, axis=1
             ).sort_index()
+            per_rule.columns = [f"{layout}: {what}" for layout, what in per_rule.columns]
             emit(f"\n## {config_name}\n")
             emit(figures.to_markdown(floatfmt=".2f"))
             emit(f"\nper rule (jobs, summed wall seconds), {config_name}:\n")
