@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -107,26 +108,40 @@ def plot_structure(
         )
         return
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
-    axes[0].set_title("sector-structure similarity across entities")
-    if notes["structure"]:
-        _axis_note(axes[0], notes["structure"])
-    else:
-        t = period_to_float(pairs["period"])
-        axes[0].plot(t, pairs["cosine_mean"], label="cosine similarity (mean of pairs)")
-        axes[0].plot(t, pairs["krugman_mean"], label="Krugman dissimilarity (mean of pairs)")
-        axes[0].set_xlabel("period")
-        axes[0].legend(frameon=False)
-    axes[1].set_title("sigma-convergence of D")
-    if notes["sigma"]:
-        _axis_note(axes[1], notes["sigma"])
-    else:
-        ts = period_to_float(spread["period"])
-        axes[1].plot(ts, spread["std"], label="std of D across entities")
-        axes[1].plot(ts, spread["cv"], label="coefficient of variation of D")
-        axes[1].set_xlabel("period")
-        axes[1].legend(frameon=False)
+    _line_panel(
+        axes[0],
+        "sector-structure similarity across entities",
+        notes["structure"],
+        pairs,
+        {
+            "cosine_mean": "cosine similarity (mean of pairs)",
+            "krugman_mean": "Krugman dissimilarity (mean of pairs)",
+        },
+    )
+    _line_panel(
+        axes[1],
+        "sigma-convergence of D",
+        notes["sigma"],
+        spread,
+        {"std": "std of D across entities", "cv": "coefficient of variation of D"},
+    )
     fig.suptitle(f"{title}: structural convergence")
     save_figure(fig, png, pdf)
+
+
+def _line_panel(
+    axis: Any, title: str, note: str, frame: pd.DataFrame, lines: dict[str, str]
+) -> None:
+    """One panel: the ``lines`` (column -> label) of ``frame`` over its periods, or ``note``."""
+    axis.set_title(title)
+    if note:
+        _axis_note(axis, note)
+        return
+    t = period_to_float(frame["period"])
+    for column, label in lines.items():
+        axis.plot(t, frame[column], label=label)
+    axis.set_xlabel("period")
+    axis.legend(frameon=False)
 
 
 def structure_notes(pairs: pd.DataFrame, spread: pd.DataFrame) -> dict[str, str]:
