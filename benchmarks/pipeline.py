@@ -146,35 +146,28 @@ def rule_times(results: Path) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["rule", "jobs", "seconds"])
 
 
-def snakemake_log_span(workdir: Path) -> float:
-    """Wall seconds of the workdir's latest Snakemake run that did any work: the
-    ``Elapsed time: H:MM:SS`` line of the newest log with a ``steps (100%) done`` line
-    (``--report`` runs leave logs without steps)."""
+def snakemake_run_stats(workdir: Path) -> tuple[float, float]:
+    """Wall seconds and jobs of the workdir's latest Snakemake run that did any work: the
+    ``Elapsed time: H:MM:SS`` and ``N of N steps (100%) done`` lines of the newest log that
+    has them (``--report`` runs leave logs without steps)."""
     for log_path in sorted((workdir / ".snakemake" / "log").glob("*.snakemake.log"))[::-1]:
         text = log_path.read_text(errors="replace")
-        match = re.search(r"Elapsed time: (\d+):(\d\d):(\d\d(?:\.\d+)?)", text)
-        if "steps (100%) done" in text and match:
-            hours, minutes, seconds = match.groups()
-            return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
-    return float("nan")
-
-
-def snakemake_job_count(workdir: Path) -> float:
-    """Jobs of that run (the ``N of N steps`` line)."""
-    for log_path in sorted((workdir / ".snakemake" / "log").glob("*.snakemake.log"))[::-1]:
-        match = re.search(r"(\d+) of \1 steps \(100%\) done", log_path.read_text(errors="replace"))
-        if match:
-            return float(match.group(1))
-    return float("nan")
+        elapsed = re.search(r"Elapsed time: (\d+):(\d\d):(\d\d(?:\.\d+)?)", text)
+        steps = re.search(r"(\d+) of \1 steps \(100%\) done", text)
+        if elapsed and steps:
+            hours, minutes, seconds = elapsed.groups()
+            return int(hours) * 3600 + int(minutes) * 60 + float(seconds), float(steps.group(1))
+    return float("nan"), float("nan")
 
 
 def summarise_results(workdir: Path) -> pd.DataFrame:
     """The figures of a finished run in ``workdir`` (e.g. a fresh clone after ``make run``)."""
     results = workdir / "results"
     rules = rule_times(results)
+    wall, jobs = snakemake_run_stats(workdir)
     figures = {
-        "Snakemake wall time (s)": snakemake_log_span(workdir),
-        "Snakemake jobs": snakemake_job_count(workdir),
+        "Snakemake wall time (s)": wall,
+        "Snakemake jobs": jobs,
         "jobs with a benchmark file": int(rules["jobs"].sum()),
         **train_job_figures(results),
     }

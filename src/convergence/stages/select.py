@@ -20,7 +20,6 @@ from typing import Any
 from convergence.backtest.inputs import load_forecast_inputs
 from convergence.data.canonical import write_csv_atomic
 from convergence.diagnostics import DATA_CHECKS_KEY, check
-from convergence.provenance import write_json_atomic
 from convergence.settings import TrainingSettings
 from convergence.stages.common import tracked_job
 
@@ -146,26 +145,18 @@ def run(
         md_path=ranking_md_path,
         tex_path=ranking_tex_path,
     )
-    write_json_atomic(
-        dict(
-            job.record,
-            stage="select",
-            dataset=dataset,
-            reference=reference,
-            choice=selection.choice,
-            chosen=overrides_label(selection.choice),
-            fold=selection.fold_index,
-            validation_periods=list(selection.validation_periods),
-            n_candidates=len(candidates),
-            n_validation_windows=selection.n_validation_windows,
-            **{DATA_CHECKS_KEY: checks},
-            seeds=[int(seed) for seed in seeds],
-            run_id=job.run_id,
-            experiment_id=job.context.experiment_id,
-            tracking_uri=job.context.uri,
-            data_sha256=inputs.data_sha256,
-            config_sha256=inputs.config_sha256,
-        ),
+    job.write_run_json(
         choice_path,
+        stage="select",
+        dataset=dataset,
+        reference=reference,
+        choice=selection.choice,
+        chosen=overrides_label(selection.choice),
+        fold=selection.fold_index,
+        validation_periods=list(selection.validation_periods),
+        n_candidates=len(candidates),
+        n_validation_windows=selection.n_validation_windows,
+        seeds=[int(seed) for seed in seeds],
+        **{DATA_CHECKS_KEY: checks},
     )
     log.info("%s: chose %s", dataset, overrides_label(selection.choice))
