@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ from convergence.training.selection import (
     candidate_grid,
     overrides_label,
     select_configuration,
+    selection_folds,
 )
 
 SPEC = TRENDING_SPEC
@@ -112,6 +114,8 @@ def test_selection_ignores_test_periods(tmp_path: Path) -> None:
             grid=GRID,
             seeds=[0],
             work_dir=tmp_path / folder,
+            min_validation_windows=1,
+            max_folds=1,
         )
 
     original = search(wide, "a")
@@ -128,3 +132,59 @@ def test_selection_ignores_test_periods(tmp_path: Path) -> None:
     assert list(original.ranking["rank"]) == [1, 2, 3, 4]
     # 6 entities x 3 validation periods, each the end of one validation window.
     assert original.n_validation_windows == 18
+
+
+def test_selection_folds_step_back_by_val_size_and_keep_min_train() -> None:
+    wide = trending_panel(2, 30, 0)
+    first = backtest_folds(wide, SETTINGS)[0]
+    folds = selection_folds(wide, SETTINGS, max_folds=10)
+    assert folds[0] == first
+    assert [fold.index for fold in folds] == list(range(0, -len(folds), -1))
+    for previous, fold in zip(folds, folds[1:], strict=False):
+        assert fold.origin == previous.origin - SETTINGS.val_size
+        assert fold.val_periods[-1] < previous.val_periods[0]  # no overlap
+    assert all(len(fold.train_periods) >= SETTINGS.min_train for fold in folds)
+    # One more would leave fewer than min_train training periods.
+    assert len(folds[-1].train_periods) - SETTINGS.val_size < SETTINGS.min_train
+    assert selection_folds(wide, SETTINGS, max_folds=1) == [first]
+
+
+def test_short_series_pool_earlier_folds_until_enough_windows(tmp_path: Path) -> None:
+    """Two entities give 6 validation windows per fold: asking for 10 adds fold -1, and the
+    candidate's score is the window-weighted validation loss of both folds; test periods
+    still change nothing."""
+    wide = trending_panel(2, 30, 0)
+    settings = replace(SETTINGS, min_train=8)
+
+    def search(panel, folder):
+        return select_configuration(
+            wide=panel,
+            mspec=SPEC,
+            reference_cfg=REFERENCE,
+            settings=settings,
+            grid={"skip": [True, False]},
+            seeds=[0],
+            work_dir=tmp_path / folder,
+            min_validation_windows=10,
+            max_folds=6,
+        )
+
+    selection = search(wide, "a")
+    assert selection.fold_indices == (0, -1)
+    assert selection.n_validation_windows == 12
+    assert list(selection.trials["fold"]) == [0, -1, 0, -1]
+    assert list(selection.trials["val_windows"]) == [6, 6, 6, 6]
+    for trial, rows in selection.trials.groupby("trial"):
+        expected = np.average(rows["val_loss"], weights=rows["val_windows"])
+        got = selection.ranking.set_index("trial").loc[trial, "mean_val_loss"]
+        assert got == pytest.approx(expected)
+    folds = selection_folds(wide, settings, max_folds=2)
+    assert selection.validation_periods == (folds[1].val_periods[0], folds[0].val_periods[-1])
+    periods = wide.index.get_level_values("period").astype(str)
+    later = periods > folds[0].val_periods[-1]
+    perturbed = wide.copy()
+    perturbed.loc[later] = perturbed.loc[later] * 3.0
+    changed = search(perturbed, "b")
+    np.testing.assert_array_equal(
+        selection.trials["val_loss"].to_numpy(), changed.trials["val_loss"].to_numpy()
+    )

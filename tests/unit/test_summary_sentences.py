@@ -128,13 +128,16 @@ def test_selection_note_names_the_choice_and_the_validation_periods() -> None:
     note = selection_note(
         {
             "reference": "cnn_lstm",
-            "fold": 0,
-            "validation_periods": ["1979", "1981"],
+            "folds": [0, -1],
+            "n_validation_windows": 6,
+            "validation_periods": ["1976", "1981"],
             "n_candidates": 16,
             "seeds": [0],
             "chosen": "input_mode=levels, skip=False",
         }
     )
     assert note.startswith("Configuration of cnn_lstm chosen on validation data only")
-    assert "fold 0, validation periods 1979..1981, 16 candidates" in note
+    assert (
+        "selection folds 0, -1, 6 validation windows in periods 1976..1981, 16 candidates" in note
+    )
     assert "input_mode=levels, skip=False" in note

@@ -1,6 +1,7 @@
 rule select:
-    """Per-data-set configuration of the reference model, chosen on the first fold's
-    validation windows (a fixed grid; one MLflow child run per trial)."""
+    """Per-data-set configuration of the reference model, chosen on the validation
+    windows of the first fold and, on short series, earlier folds (a fixed grid; one
+    MLflow child run per trial, selection fold and seed)."""
     input:
         canonical=rules.ingest.output.canonical,
         provenance=rules.ingest.output.provenance,
@@ -19,6 +20,8 @@ rule select:
         training_cfg=training_cfg,
         grid=config["selection"]["grid"],
         seeds=config["selection"]["seeds"],
+        min_validation_windows=config["selection"]["min_validation_windows"],
+        max_folds=config["selection"]["max_folds"],
         tracking_uri=config["tracking"]["uri"],
         # results/<dataset>/selection/choice.json -> results
         results_dir=lambda wildcards, output: str(Path(output.choice).parents[2]),

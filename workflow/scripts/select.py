@@ -20,6 +20,8 @@ select.run(
     training_cfg=snakemake.params.training_cfg,
     grid=snakemake.params.grid,
     seeds=[int(seed) for seed in snakemake.params.seeds],
+    min_validation_windows=snakemake.params.min_validation_windows,
+    max_folds=snakemake.params.max_folds,
     tracking_uri=snakemake.params.tracking_uri,
     results_dir=snakemake.params.results_dir,
     experiments_path=snakemake.input.experiments,

@@ -129,9 +129,11 @@ def coupling_recovery_note(recovery: Mapping[str, Any]) -> str:
 def selection_note(record: Mapping[str, Any]) -> str:
     """One sentence on the ``select`` stage's ``choice.json``: what was chosen, on what."""
     periods = record.get("validation_periods") or ["?", "?"]
+    folds = ", ".join(str(fold) for fold in record.get("folds") or []) or "?"
     return (
         f"Configuration of {record.get('reference')} chosen on validation data only "
-        f"(fold {record.get('fold')}, validation periods {periods[0]}..{periods[-1]}, "
+        f"(selection folds {folds}, {record.get('n_validation_windows')} validation windows "
+        f"in periods {periods[0]}..{periods[-1]}, "
         f"{record.get('n_candidates')} candidates, seeds {record.get('seeds')}; "
         f"`selection/ranking.md`): {record.get('chosen')}. Every trained model takes it "
         "except in the part it switches off on purpose."

@@ -38,6 +38,8 @@ def run(
     training_cfg: Mapping[str, Any],
     grid: Mapping[str, Sequence[Any]],
     seeds: Sequence[int],
+    min_validation_windows: int,
+    max_folds: int,
     tracking_uri: str | None,
     results_dir: str | Path,
     experiments_path: str | Path,
@@ -54,7 +56,6 @@ def run(
     from convergence.evaluation.tables import write_tables
     from convergence.tracking.mlflow_tracking import create_child_run
     from convergence.training.selection import (
-        MIN_VALIDATION_WINDOWS,
         candidate_grid,
         overrides_label,
         select_configuration,
@@ -72,6 +73,8 @@ def run(
         reference_cfg=dict(reference_cfg),
         grid={key: list(values) for key, values in grid.items()},
         seeds=[int(seed) for seed in seeds],
+        min_validation_windows=int(min_validation_windows),
+        max_folds=int(max_folds),
     )
     log.info(
         "%s: %d candidates x %d seeds on the first fold's validation windows",
@@ -79,7 +82,13 @@ def run(
         len(candidates),
         len(seeds),
     )
-    params = {"reference": reference, "grid": dict(grid), "seeds": list(seeds)}
+    params = {
+        "reference": reference,
+        "grid": dict(grid),
+        "seeds": list(seeds),
+        "min_validation_windows": int(min_validation_windows),
+        "max_folds": int(max_folds),
+    }
     with (
         tracked_job(
             dataset=dataset,
@@ -97,13 +106,23 @@ def run(
         client = MlflowClient(job.context.uri)
 
         def log_trial(
-            trial: int, overrides: dict[str, Any], seed: int, val_loss: float, epochs: int
+            trial: int,
+            overrides: dict[str, Any],
+            fold: int,
+            seed: int,
+            val_loss: float,
+            epochs: int,
         ) -> None:
             run_id = create_child_run(
                 job.context,
-                run_name=f"selection-trial{trial}-seed{seed}",
-                params={"overrides": dict(overrides), "seed": seed},
-                tags={"trial": trial, "seed": seed, "candidate": overrides_label(overrides)},
+                run_name=f"selection-trial{trial}-fold{fold}-seed{seed}",
+                params={"overrides": dict(overrides), "fold": fold, "seed": seed},
+                tags={
+                    "trial": trial,
+                    "fold": fold,
+                    "seed": seed,
+                    "candidate": overrides_label(overrides),
+                },
             )
             client.log_metric(run_id, "val_loss", val_loss)
             client.log_metric(run_id, "epochs", float(epochs))
@@ -117,19 +136,23 @@ def run(
             grid=grid,
             seeds=[int(seed) for seed in seeds],
             work_dir=Path(work_dir),
+            min_validation_windows=int(min_validation_windows),
+            max_folds=int(max_folds),
             on_trial=log_trial,
         )
         for key, value in selection.choice.items():
             client.set_tag(job.run_id, f"chosen.{key}", str(value))
     checks = []
-    if selection.n_validation_windows < MIN_VALIDATION_WINDOWS:
+    folds_text = ", ".join(str(index) for index in selection.fold_indices)
+    if selection.n_validation_windows < min_validation_windows:
         checks.append(
             check(
                 "select",
                 "selection_few_validation_windows",
                 f"the configuration was chosen on {selection.n_validation_windows} validation "
-                f"window(s) of fold {selection.fold_index} (fewer than "
-                f"{MIN_VALIDATION_WINDOWS}): the candidates' validation losses differ by noise "
+                f"window(s) of selection fold(s) {folds_text} (fewer than "
+                f"{min_validation_windows}; selection.max_folds = {max_folds}, or the "
+                "series is too short for more): the candidates' validation losses differ by noise "
                 "as much as by design, so the choice may not carry over to the test span "
                 "(compare the ablations in summary.md)",
                 counts={"validation windows": selection.n_validation_windows},
@@ -139,7 +162,7 @@ def run(
     write_tables(
         selection.ranking,
         f"{dataset}: candidates of {reference} ranked by validation loss "
-        f"(fold {selection.fold_index}, validation periods "
+        f"(selection folds {folds_text}, validation periods "
         f"{selection.validation_periods[0]}..{selection.validation_periods[1]})",
         csv_path=ranking_path,
         md_path=ranking_md_path,
@@ -152,7 +175,7 @@ def run(
         reference=reference,
         choice=selection.choice,
         chosen=overrides_label(selection.choice),
-        fold=selection.fold_index,
+        folds=list(selection.fold_indices),
         validation_periods=list(selection.validation_periods),
         n_candidates=len(candidates),
         n_validation_windows=selection.n_validation_windows,

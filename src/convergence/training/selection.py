@@ -3,14 +3,22 @@
 Which input mode, pooling, skip path and penalty strength suit a data set differs by
 orders of magnitude between data sets, so they are chosen per data set by a small fixed
 grid search: every candidate (the reference model's configuration with the grid's
-overrides) is trained with early stopping on the **first** backtest fold's training
-windows and scored by its lowest validation loss (standardised MSE, comparable across
-candidates because the target statistics do not depend on them), averaged over the
-selection seeds. The lowest mean wins; ties go to the earlier candidate in grid order.
+overrides) is trained with early stopping on the training windows of each *selection
+fold* and scored by its lowest validation loss (standardised MSE, comparable across
+candidates because the target statistics do not depend on them). A candidate's score is
+the validation loss pooled over the selection folds' windows (window-weighted mean) and
+averaged over the selection seeds. The lowest score wins; ties go to the earlier
+candidate in grid order.
 
-The first fold's validation periods end at the first forecast origin, before every test
-period of the backtest, so no test-period value can change a choice
-(``test_selection_ignores_test_periods`` checks exactly that). The choice is then
+The selection folds (:func:`selection_folds`) are the first backtest fold and, on short
+series, earlier folds whose validation spans end ``val_size`` periods apart, added until
+the validation windows reach ``min_validation_windows`` or ``max_folds`` folds (or the
+training span would fall below ``min_train``). On China (one entity, 3 validation windows
+per fold) this multiplies the windows a choice rests on; data sets with enough windows in
+the first fold use that fold only. Every selection fold's validation span ends at or
+before the first forecast origin, before every test period of the backtest, so no
+test-period value can change a choice (``test_selection_ignores_test_periods`` checks
+exactly that). The choice is then
 applied to every trained model by :func:`apply_choice`: a model keeps the keys in which
 it deliberately differs from the reference (an ablation's switched-off part), and takes
 the choice for the others.
@@ -29,8 +37,9 @@ from typing import Any
 import pandas as pd
 import pytorch_lightning as pl
 
-from convergence.backtest.contract import backtest_folds
-from convergence.backtest.windows import build_fold_windows
+from convergence.backtest.contract import backtest_folds, covered_periods
+from convergence.backtest.folds import Fold
+from convergence.backtest.windows import FoldWindows, build_fold_windows
 from convergence.errors import ConfigError, SeriesTooShortError
 from convergence.measures.index import MeasurementSpec
 from convergence.settings import ModelSettings, TrainingSettings
@@ -55,12 +64,17 @@ SEARCHABLE_KEYS: tuple[str, ...] = (
     "dense_hidden",
 )
 
-MIN_VALIDATION_WINDOWS = 30
-"""Below this many validation windows a choice is flagged (``selection_few_validation_windows``):
-the validation losses of the candidates then differ by noise as much as by design."""
-
-TRIAL_COLUMNS: tuple[str, ...] = ("trial", "overrides", "seed", "val_loss", "epochs")
-"""Columns of the per-seed trial table of :func:`select_configuration`."""
+TRIAL_COLUMNS: tuple[str, ...] = (
+    "trial",
+    "overrides",
+    "fold",
+    "val_windows",
+    "seed",
+    "val_loss",
+    "epochs",
+)
+"""Columns of the trial table of :func:`select_configuration` (one row per candidate,
+selection fold and seed)."""
 
 
 @dataclass(frozen=True)
@@ -70,9 +84,37 @@ class Selection:
     choice: dict[str, Any]
     trials: pd.DataFrame  # TRIAL_COLUMNS, one row per candidate and seed
     ranking: pd.DataFrame  # trial, overrides, mean_val_loss, rank (1 = chosen)
-    fold_index: int
-    validation_periods: tuple[str, str]
-    n_validation_windows: int
+    fold_indices: tuple[int, ...]  # 0 = the first backtest fold, -j = j folds earlier
+    validation_periods: tuple[str, str]  # first and last validation period used
+    n_validation_windows: int  # over all selection folds
+
+
+def selection_folds(wide: pd.DataFrame, settings: TrainingSettings, max_folds: int) -> list[Fold]:
+    """The first backtest fold, then up to ``max_folds - 1`` earlier folds, newest first.
+
+    Fold ``-j`` has its origin ``j * val_size`` periods before the first fold's origin, so
+    the validation spans do not overlap; a fold is added only while its training span
+    keeps ``min_train`` periods. Test spans of the earlier folds are never used.
+    """
+    first = backtest_folds(wide, settings)[0]
+    periods = covered_periods(wide)
+    folds = [first]
+    size = settings.val_size
+    for j in range(1, max(int(max_folds), 1)):
+        origin = first.origin - j * size
+        val_start = origin + 1 - size
+        if size < 1 or val_start < settings.min_train:
+            break
+        folds.append(
+            Fold(
+                index=-j,
+                origin=origin,
+                train_periods=periods[:val_start],
+                val_periods=periods[val_start : origin + 1],
+                test_periods=periods[origin + 1 : origin + 1 + settings.horizon],
+            )
+        )
+    return folds
 
 
 def candidate_grid(grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
@@ -107,73 +149,88 @@ def select_configuration(
     grid: Mapping[str, Sequence[Any]],
     seeds: Sequence[int],
     work_dir: Path,
-    on_trial: Callable[[int, dict[str, Any], int, float, int], None] | None = None,
+    min_validation_windows: int,
+    max_folds: int,
+    on_trial: Callable[[int, dict[str, Any], int, int, float, int], None] | None = None,
 ) -> Selection:
-    """Search ``grid`` around ``reference_cfg`` on the first fold's validation windows.
+    """Search ``grid`` around ``reference_cfg`` on the selection folds' validation windows.
 
-    ``on_trial(trial, overrides, seed, val_loss, epochs)`` is called after every training
-    (the stage logs an MLflow child run there). Checkpoints go to ``work_dir``.
+    Selection folds (:func:`selection_folds`) are added, newest first, until their
+    validation windows number at least ``min_validation_windows`` or ``max_folds`` are
+    used. ``on_trial(trial, overrides, fold, seed, val_loss, epochs)`` is called after
+    every training (the stage logs an MLflow child run there). Checkpoints go to
+    ``work_dir`` and are thrown away with it.
 
     Raises:
         SeriesTooShortError: the first fold has no validation window.
     """
     candidates = candidate_grid(grid)
-    fold = backtest_folds(wide, settings)[0]
-    windows = build_fold_windows(
-        wide,
-        mspec,
-        fold,
-        window=settings.window,
-        horizon=settings.horizon,
-        target=settings.target,
-    )
-    if windows.x_val.shape[0] == 0:
-        raise SeriesTooShortError(
-            f"selection fold {fold.index}: no validation window; lower window or horizon"
+    fold_windows: list[tuple[Fold, FoldWindows]] = []
+    for fold in selection_folds(wide, settings, max_folds):
+        windows = build_fold_windows(
+            wide,
+            mspec,
+            fold,
+            window=settings.window,
+            horizon=settings.horizon,
+            target=settings.target,
         )
+        if windows.x_val.shape[0] == 0:
+            if not fold_windows:
+                raise SeriesTooShortError(
+                    f"selection fold {fold.index}: no validation window; lower window or horizon"
+                )
+            break
+        fold_windows.append((fold, windows))
+        if sum(w.x_val.shape[0] for _, w in fold_windows) >= min_validation_windows:
+            break
     # Early stopping only: the refit would not change the validation loss.
     search_settings = replace(settings, refit=False)
     rows = []
     for trial, overrides in enumerate(candidates):
         model = ModelSettings.from_mapping({**reference_cfg, **overrides})
-        network = model.network_fields(windows.n_features, settings.window, settings.horizon)
-        for seed in seeds:
-            pl.seed_everything(int(seed), workers=True, verbose=False)
-            best, _, best_val, _ = train_fold(
-                windows,
-                network=network,
-                model=model,
-                settings=search_settings,
-                fold_dir=Path(work_dir) / f"trial{trial}-seed{seed}",
-                root_dir=Path(work_dir),
-                seed=int(seed),
-            )
-            val_loss = float("nan") if best_val is None else float(best_val)
-            epochs = len(best.history)
-            rows.append(
-                {
-                    "trial": trial,
-                    "overrides": overrides_label(overrides),
-                    "seed": int(seed),
-                    "val_loss": val_loss,
-                    "epochs": epochs,
-                }
-            )
-            log.info(
-                "selection trial %d/%d (%s) seed %d: val loss %.6g after %d epochs",
-                trial + 1,
-                len(candidates),
-                overrides_label(overrides),
-                seed,
-                val_loss,
-                epochs,
-            )
-            if on_trial is not None:
-                on_trial(trial, overrides, int(seed), val_loss, epochs)
+        for fold, windows in fold_windows:
+            network = model.network_fields(windows.n_features, settings.window, settings.horizon)
+            for seed in seeds:
+                pl.seed_everything(int(seed), workers=True, verbose=False)
+                best, _, best_val, _ = train_fold(
+                    windows,
+                    network=network,
+                    model=model,
+                    settings=search_settings,
+                    fold_dir=Path(work_dir) / f"trial{trial}-fold{fold.index}-seed{seed}",
+                    root_dir=Path(work_dir),
+                    seed=int(seed),
+                )
+                val_loss = float("nan") if best_val is None else float(best_val)
+                epochs = len(best.history)
+                rows.append(
+                    {
+                        "trial": trial,
+                        "overrides": overrides_label(overrides),
+                        "fold": fold.index,
+                        "val_windows": int(windows.x_val.shape[0]),
+                        "seed": int(seed),
+                        "val_loss": val_loss,
+                        "epochs": epochs,
+                    }
+                )
+                log.info(
+                    "selection trial %d/%d (%s) fold %d seed %d: val loss %.6g after %d epochs",
+                    trial + 1,
+                    len(candidates),
+                    overrides_label(overrides),
+                    fold.index,
+                    seed,
+                    val_loss,
+                    epochs,
+                )
+                if on_trial is not None:
+                    on_trial(trial, overrides, fold.index, int(seed), val_loss, epochs)
     trials = pd.DataFrame(rows, columns=list(TRIAL_COLUMNS))
     ranking = (
-        trials.groupby(["trial", "overrides"], sort=True)["val_loss"]
-        .mean()
+        trials.groupby(["trial", "overrides"], sort=True)[["val_loss", "val_windows"]]
+        .apply(_pooled_val_loss)
         .rename("mean_val_loss")
         .reset_index()
     )
@@ -186,10 +243,21 @@ def select_configuration(
         choice=dict(chosen),
         trials=trials,
         ranking=ranking,
-        fold_index=fold.index,
-        validation_periods=(fold.val_periods[0], fold.val_periods[-1]),
-        n_validation_windows=int(windows.x_val.shape[0]),
+        fold_indices=tuple(fold.index for fold, _ in fold_windows),
+        validation_periods=(fold_windows[-1][0].val_periods[0], fold_windows[0][0].val_periods[-1]),
+        n_validation_windows=sum(int(w.x_val.shape[0]) for _, w in fold_windows),
     )
+
+
+def _pooled_val_loss(trials: pd.DataFrame) -> float:
+    """Window-weighted mean validation loss over folds and seeds (NaN if any trial is NaN).
+
+    Every seed sees the same windows, so this is the seeds' mean of the pooled MSE.
+    """
+    if trials["val_loss"].isna().any():
+        return math.nan
+    weights = trials["val_windows"].astype(float)
+    return float((trials["val_loss"] * weights).sum() / weights.sum())
 
 
 def apply_choice(
