@@ -66,6 +66,7 @@ class TrainingSettings:
     gpus_per_job: int
     deterministic: bool
     refit: bool
+    warm_start: bool
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> TrainingSettings:

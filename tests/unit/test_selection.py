@@ -188,3 +188,61 @@ def test_short_series_pool_earlier_folds_until_enough_windows(tmp_path: Path) ->
     np.testing.assert_array_equal(
         selection.trials["val_loss"].to_numpy(), changed.trials["val_loss"].to_numpy()
     )
+
+
+def test_warm_start_comparison_uses_periods_before_the_first_origin(tmp_path: Path) -> None:
+    from convergence.training.selection import compare_warm_start
+
+    wide = trending_panel(6, 30, 0)
+
+    def decide(panel, folder):
+        selection = select_configuration(
+            wide=panel,
+            mspec=SPEC,
+            reference_cfg=REFERENCE,
+            settings=SETTINGS,
+            grid={"skip": [True, False]},
+            seeds=[0],
+            work_dir=tmp_path / folder,
+            min_validation_windows=1,
+            max_folds=1,
+        )
+        return selection, compare_warm_start(
+            wide=panel,
+            mspec=SPEC,
+            reference_cfg=REFERENCE,
+            settings=SETTINGS,
+            selection=selection,
+            seeds=[0],
+            work_dir=tmp_path / folder,
+        )
+
+    selection, comparison = decide(wide, "a")
+    assert comparison is not None
+    fresh = selection.trials.query("trial == @selection.ranking.trial[0] and fold == 0")
+    assert comparison.fresh_val_loss == pytest.approx(float(fresh["val_loss"].mean()))
+    assert np.isfinite(comparison.warm_val_loss)
+    assert comparison.warm_start == (comparison.warm_val_loss <= comparison.fresh_val_loss)
+    first = backtest_folds(wide, SETTINGS)[0]
+    periods = sorted(set(wide.index.get_level_values("period").astype(str)))
+    assert comparison.previous_origin == periods[first.origin - SETTINGS.step]
+    # Values after the first origin change nothing.
+    later = wide.index.get_level_values("period").astype(str) > first.val_periods[-1]
+    perturbed = wide.copy()
+    perturbed.loc[later] = perturbed.loc[later] * 4.0
+    assert decide(perturbed, "b")[1] == comparison
+    # Too short for an earlier fold with min_train training periods: no decision.
+    short = replace(SETTINGS, min_train=30 - 2 - 3 - 2 * 2)  # the first fold has exactly min_train
+    assert backtest_folds(wide, short)[0].train_periods.__len__() == short.min_train
+    assert (
+        compare_warm_start(
+            wide=wide,
+            mspec=SPEC,
+            reference_cfg=REFERENCE,
+            settings=short,
+            selection=selection,
+            seeds=[0],
+            work_dir=tmp_path / "c",
+        )
+        is None
+    )

@@ -240,3 +240,83 @@ def test_training_settings_take_schema_defaults_and_reject_unknown_keys() -> Non
         TrainingSettings.from_mapping({**TRAINING_CFG, "patiense": 3})
     with pytest.raises(ConfigError, match="training.val_size"):
         TrainingSettings.from_mapping({**TRAINING_CFG, "val_size": 0})
+
+
+def test_warm_start_chains_early_stopping_weights_between_folds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fold 0 starts fresh; fold 1's early stopping and refit both start from fold 0's
+    early-stopping weights (fitted on fold 0's training windows only), never from the
+    refit model; without warm_start every fold starts fresh."""
+    import convergence.training.backtest as backtest_module
+
+    real_train_fold = backtest_module.train_fold
+    real_refit = backtest_module.refit_module
+    calls: list[tuple[str, int, dict | None, dict]] = []
+
+    def snapshot(module) -> dict:
+        return {k: v.detach().clone() for k, v in module.network.state_dict().items()}
+
+    def recording_train_fold(windows, **kwargs):
+        best, path, val, trainer = real_train_fold(windows, **kwargs)
+        calls.append(("early_stopping", len(calls), kwargs.get("initial_state"), snapshot(best)))
+        return best, path, val, trainer
+
+    def recording_refit(windows, **kwargs):
+        best, path = real_refit(windows, **kwargs)
+        calls.append(("refit", len(calls), kwargs.get("initial_state"), snapshot(best)))
+        return best, path
+
+    monkeypatch.setattr(backtest_module, "train_fold", recording_train_fold)
+    monkeypatch.setattr(backtest_module, "refit_module", recording_refit)
+    settings = TrainingSettings.from_mapping({**TRAINING_CFG, "refit": True, "warm_start": True})
+    train_and_backtest(
+        dataset="toy",
+        wide=make_panel(),
+        mspec=SPEC,
+        model_name="cnn_lstm",
+        model=ModelSettings.from_mapping(MODEL_CFG),
+        settings=settings,
+        seed=0,
+        out_dir=tmp_path / "warm",
+        tracking=None,
+    )
+    kinds = [call[0] for call in calls]
+    assert kinds == ["early_stopping", "refit", "early_stopping", "refit"]
+    assert calls[0][2] is None and calls[1][2] is None  # fold 0: fresh
+    fold0_early_stopping = calls[0][3]
+    for _, _, start, _ in calls[2:]:  # fold 1: both fits start from fold 0's ES weights
+        assert start is not None and start.keys() == fold0_early_stopping.keys()
+        for key, value in start.items():
+            torch.testing.assert_close(value, fold0_early_stopping[key])
+    assert any(not torch.equal(calls[1][3][k], v) for k, v in fold0_early_stopping.items())
+
+    calls.clear()
+    train_and_backtest(
+        dataset="toy",
+        wide=make_panel(),
+        mspec=SPEC,
+        model_name="cnn_lstm",
+        model=ModelSettings.from_mapping(MODEL_CFG),
+        settings=TrainingSettings.from_mapping({**TRAINING_CFG, "refit": True}),
+        seed=0,
+        out_dir=tmp_path / "fresh",
+        tracking=None,
+    )
+    assert [call[2] for call in calls] == [None] * 4
+
+
+def test_build_module_starts_from_the_given_weights() -> None:
+    from convergence.training.fitting import build_module
+
+    windows = toy_windows()
+    hparams = ModelSettings.from_mapping(MODEL_CFG).module_hparams()
+    network = ModelSettings.from_mapping(MODEL_CFG).network_fields(N_FEATURES, WINDOW, HORIZON)
+    torch.manual_seed(0)
+    source = build_module(network, hparams, 1e-2, windows.x_train, windows.y_train)
+    state = {k: v + 0.5 for k, v in source.network.state_dict().items() if v.is_floating_point()}
+    state = {**source.network.state_dict(), **state}
+    torch.manual_seed(1)
+    warm = build_module(network, hparams, 1e-2, windows.x_train, windows.y_train, state)
+    for key, value in warm.network.state_dict().items():
+        torch.testing.assert_close(value, state[key])

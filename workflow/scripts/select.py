@@ -22,6 +22,7 @@ select.run(
     seeds=[int(seed) for seed in snakemake.params.seeds],
     min_validation_windows=snakemake.params.min_validation_windows,
     max_folds=snakemake.params.max_folds,
+    warm_start=snakemake.params.warm_start,
     tracking_uri=snakemake.params.tracking_uri,
     results_dir=snakemake.params.results_dir,
     experiments_path=snakemake.input.experiments,

@@ -11,6 +11,7 @@ applies the choice to every model (:func:`~convergence.training.selection.apply_
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -40,6 +41,7 @@ def run(
     seeds: Sequence[int],
     min_validation_windows: int,
     max_folds: int,
+    warm_start: bool,
     tracking_uri: str | None,
     results_dir: str | Path,
     experiments_path: str | Path,
@@ -49,7 +51,12 @@ def run(
     ranking_md_path: str | Path,
     ranking_tex_path: str | Path,
 ) -> None:
-    """Search ``grid`` around the reference model on one data set; write the choice."""
+    """Search ``grid`` around the reference model on one data set; write the choice.
+
+    With ``warm_start`` the data set's ``training.warm_start`` is chosen too
+    (:func:`~convergence.training.selection.compare_warm_start`) and written to
+    ``choice.json`` under ``training_choice``.
+    """
     import torch
     from mlflow.tracking import MlflowClient
 
@@ -57,6 +64,7 @@ def run(
     from convergence.tracking.mlflow_tracking import create_child_run
     from convergence.training.selection import (
         candidate_grid,
+        compare_warm_start,
         overrides_label,
         select_configuration,
     )
@@ -88,6 +96,7 @@ def run(
         "seeds": list(seeds),
         "min_validation_windows": int(min_validation_windows),
         "max_folds": int(max_folds),
+        "warm_start": bool(warm_start),
     }
     with (
         tracked_job(
@@ -142,6 +151,23 @@ def run(
         )
         for key, value in selection.choice.items():
             client.set_tag(job.run_id, f"chosen.{key}", str(value))
+        comparison = None
+        if warm_start:
+            comparison = compare_warm_start(
+                wide=inputs.wide,
+                mspec=inputs.mspec,
+                reference_cfg=reference_cfg,
+                settings=settings,
+                selection=selection,
+                seeds=[int(seed) for seed in seeds],
+                work_dir=Path(work_dir),
+            )
+        training_choice: dict[str, Any] = {}
+        if comparison is not None:
+            training_choice["warm_start"] = comparison.warm_start
+            client.log_metric(job.run_id, "warm_start_val_loss", comparison.warm_val_loss)
+            client.log_metric(job.run_id, "fresh_start_val_loss", comparison.fresh_val_loss)
+            client.set_tag(job.run_id, "chosen.warm_start", str(comparison.warm_start))
     checks = []
     folds_text = ", ".join(str(index) for index in selection.fold_indices)
     if selection.n_validation_windows < min_validation_windows:
@@ -180,6 +206,8 @@ def run(
         n_candidates=len(candidates),
         n_validation_windows=selection.n_validation_windows,
         seeds=[int(seed) for seed in seeds],
+        training_choice=training_choice,
+        warm_start_comparison=None if comparison is None else dataclasses.asdict(comparison),
         **{DATA_CHECKS_KEY: checks},
     )
-    log.info("%s: chose %s", dataset, overrides_label(selection.choice))
+    log.info("%s: chose %s; training %s", dataset, overrides_label(selection.choice), training_choice)

@@ -57,8 +57,9 @@ def run(
     ``predictions_paths``, ``run_json_paths`` and ``checkpoint_dirs`` hold one path per
     seed, in the order of ``seeds``. With ``choice_path`` (the ``select`` stage's
     ``choice.json``) the chosen configuration is applied to ``model_cfg`` relative to
-    ``reference_cfg`` (:func:`~convergence.training.selection.apply_choice`); the
-    effective configuration is what is trained, hashed and logged. The seeds share one process (imports, data, windows'
+    ``reference_cfg`` (:func:`~convergence.training.selection.apply_choice`), and its
+    ``training_choice`` (``warm_start``) to ``training_cfg``; the effective configuration
+    is what is trained, hashed and logged. The seeds share one process (imports, data, windows'
     inputs) but nothing else: every seed's numbers equal those of a job with that seed only.
     """
     import torch
@@ -76,12 +77,19 @@ def run(
         if len(paths) != len(seeds):
             raise ValueError(f"{name}: {len(paths)} paths for {len(seeds)} seeds")
     choice: dict[str, Any] = {}
+    training_choice: dict[str, Any] = {}
     if choice_path is not None:
         from convergence.training.selection import apply_choice
 
-        choice = dict(read_json(choice_path)["choice"])
+        record = read_json(choice_path)
+        choice = dict(record["choice"])
         model_cfg = apply_choice(model_cfg, reference_cfg or model_cfg, choice)
         log.info("configuration chosen on validation data: %s -> %s", choice, dict(model_cfg))
+        # Training settings chosen per data set (training.warm_start).
+        training_choice = dict(record.get("training_choice") or {})
+        if training_choice:
+            training_cfg = {**training_cfg, **training_choice}
+            log.info("training settings chosen on validation data: %s", training_choice)
     settings = TrainingSettings.from_mapping(training_cfg)
     model = ModelSettings.from_mapping(model_cfg)
     log.info("SLURM_JOB_ID=%s", os.environ.get("SLURM_JOB_ID"))
@@ -103,6 +111,7 @@ def run(
             "seed": seed,
             "model_cfg": dict(model_cfg),
             "selection_choice": choice,
+            "training_choice": training_choice,
             "training": settings.to_dict(),
         }
         with tracked_job(
@@ -139,6 +148,7 @@ def run(
             checkpoint_dir=str(checkpoint_dirs[position]),
             model_cfg=dict(model_cfg),
             selection_choice=choice,
+            training_choice=training_choice,
             n_predictions=len(predictions),
             folds=sorted(int(k) for k in predictions["fold"].unique()),
         )

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytorch_lightning as pl
+import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from mlflow.entities import Metric, RunTag
@@ -117,9 +118,11 @@ def train_fold(
     root_dir: Path,
     seed: int,
     checkpoint_name: str = "best",
+    initial_state: Mapping[str, torch.Tensor] | None = None,
 ) -> tuple[ConvergenceForecaster, str, float | None, pl.Trainer]:
     """Train on one fold's windows with early stopping on the validation windows.
 
+    With ``initial_state`` the network starts from those weights (``training.warm_start``).
     Returns the model with the weights of the lowest validation loss, the path of its
     checkpoint (``fold_dir/<checkpoint_name>.ckpt``, written once), that loss and the
     trainer.
@@ -131,7 +134,12 @@ def train_fold(
             f"'change', not {windows.target!r}",
         )
     module = build_module(
-        network, model.module_hparams(), settings.learning_rate, windows.x_train, windows.y_train
+        network,
+        model.module_hparams(),
+        settings.learning_rate,
+        windows.x_train,
+        windows.y_train,
+        initial_state=initial_state,
     )
     data = WindowDataModule(windows, batch_size=settings.batch_size, seed=seed)
     # Stale files from an earlier run must not be mistaken for this run's.
@@ -213,6 +221,11 @@ def train_and_backtest(
     fold_frames: list[pd.DataFrame] = []
     histories: dict[int, list[dict[str, float]]] = {}
     is_global_zero = True
+    # training.warm_start: the previous fold's early-stopping weights. They were fitted on
+    # that fold's training periods, a subset of this fold's; their epoch was picked on the
+    # previous fold's validation periods (which overlap this fold's when step < val_size).
+    # No test period of this fold has been seen.
+    warm_state: dict[str, torch.Tensor] | None = None
     for fold in folds:
         log.info(
             "%s %s seed %d: fold %d/%d, origin %s, train %s..%s, val %s..%s, test %s..%s",
@@ -270,8 +283,14 @@ def train_and_backtest(
                 root_dir=out_dir,
                 seed=seed,
                 checkpoint_name="early_stopping" if settings.refit else "best",
+                initial_state=warm_state,
             )
             history = best.history
+            start_state = warm_state
+            if settings.warm_start:
+                warm_state = {
+                    key: value.detach().clone() for key, value in best.network.state_dict().items()
+                }
             log.info("fold %d: %d epochs, best val loss %.6g", fold.index, len(history), best_val)
             refit_epochs = 0
             if settings.refit:
@@ -285,6 +304,7 @@ def train_and_backtest(
                     seed=seed,
                     fold_dir=fold_dir,
                     root_dir=out_dir,
+                    initial_state=start_state,
                 )
                 log.info("fold %d: refitted on train + val for %d epochs", fold.index, refit_epochs)
             predictions = forecast_frame(

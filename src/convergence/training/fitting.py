@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 import pytorch_lightning as pl
+import torch
 
 from convergence.backtest.windows import FoldWindows
 from convergence.settings import TrainingSettings
@@ -36,11 +37,14 @@ def build_module(
     learning_rate: float,
     x_train: np.ndarray,
     y_train: np.ndarray,
+    initial_state: Mapping[str, torch.Tensor] | None = None,
 ) -> ConvergenceForecaster:
     """A forecaster whose scaling statistics are those of ``x_train``/``y_train``.
 
     ``module_kwargs`` are the module's hyperparameters besides the network and learning
-    rate (:meth:`convergence.settings.ModelSettings.module_hparams`).
+    rate (:meth:`convergence.settings.ModelSettings.module_hparams`). With
+    ``initial_state`` (a network ``state_dict``, see ``training.warm_start``) the network
+    starts from those weights instead of its seeded initialisation.
     """
     module = ConvergenceForecaster(
         network=dict(network), **module_kwargs, learning_rate=float(learning_rate)
@@ -53,6 +57,8 @@ def build_module(
             scaling=str(module.hparams.scaling),
         )
     )
+    if initial_state is not None:
+        module.network.load_state_dict(initial_state)
     return module
 
 
@@ -88,8 +94,10 @@ def refit_module(
     fold_dir: Path,
     root_dir: Path,
     checkpoint_name: str = "best",
+    initial_state: Mapping[str, torch.Tensor] | None = None,
 ) -> tuple[ConvergenceForecaster, str]:
-    """Train from ``seed`` on training + validation windows for ``epochs`` epochs.
+    """Train from ``seed`` (and ``initial_state``, as the early-stopping run did) on
+    training + validation windows for ``epochs`` epochs.
 
     Writes the final model to ``fold_dir/<checkpoint_name>.ckpt`` once and returns it
     with the checkpoint path (reloaded from there when the fit ran in child processes).
@@ -97,7 +105,12 @@ def refit_module(
     merged = refit_windows(windows)
     pl.seed_everything(seed, workers=True, verbose=False)
     module = build_module(
-        network, module_kwargs, settings.learning_rate, merged.x_train, merged.y_train
+        network,
+        module_kwargs,
+        settings.learning_rate,
+        merged.x_train,
+        merged.y_train,
+        initial_state=initial_state,
     )
     path = Path(fold_dir) / f"{checkpoint_name}.ckpt"
     trainer = pl.Trainer(

@@ -249,6 +249,104 @@ def select_configuration(
     )
 
 
+@dataclass(frozen=True)
+class WarmStartComparison:
+    """Fresh vs warm-started training of the chosen configuration on the first fold.
+
+    ``warm_val_loss`` is the first fold's lowest validation loss when training starts
+    from the early-stopping weights of the fold ``step`` periods earlier (what
+    ``training.warm_start`` does between backtest folds); ``fresh_val_loss`` is the same
+    configuration's loss from its seeded initialisation (from the search). Both are
+    means over the selection seeds. ``warm_start`` is True when warm is not worse.
+    """
+
+    warm_start: bool
+    fresh_val_loss: float
+    warm_val_loss: float
+    previous_origin: str
+
+
+def compare_warm_start(
+    *,
+    wide: pd.DataFrame,
+    mspec: MeasurementSpec,
+    reference_cfg: Mapping[str, Any],
+    settings: TrainingSettings,
+    selection: Selection,
+    seeds: Sequence[int],
+    work_dir: Path,
+) -> WarmStartComparison | None:
+    """Decide ``training.warm_start`` for a data set on the first fold's validation windows.
+
+    The chosen configuration is trained with early stopping on the fold ``step`` periods
+    before the first backtest fold, and the first fold is trained again starting from
+    those weights; its validation loss is compared with the fresh start's from the search.
+    Every period involved ends at or before the first forecast origin. Returns None when
+    the series is too short for the earlier fold (``min_train`` training periods).
+    """
+    first = backtest_folds(wide, settings)[0]
+    origin = first.origin - settings.step
+    val_start = origin + 1 - settings.val_size
+    if val_start < settings.min_train:
+        return None
+    periods = covered_periods(wide)
+    previous = Fold(
+        index=-1,
+        origin=origin,
+        train_periods=periods[:val_start],
+        val_periods=periods[val_start : origin + 1],
+        test_periods=periods[origin + 1 : origin + 1 + settings.horizon],
+    )
+    model = ModelSettings.from_mapping({**reference_cfg, **selection.choice})
+    search_settings = replace(settings, refit=False)
+    chosen_trial = int(selection.ranking.loc[0, "trial"])
+    fresh_rows = selection.trials[
+        (selection.trials["trial"] == chosen_trial) & (selection.trials["fold"] == first.index)
+    ]
+    fresh = float(fresh_rows["val_loss"].mean())
+    build = {"window": settings.window, "horizon": settings.horizon, "target": settings.target}
+    previous_windows = build_fold_windows(wide, mspec, previous, **build)
+    first_windows = build_fold_windows(wide, mspec, first, **build)
+    if previous_windows.x_val.shape[0] == 0:
+        return None
+    warm_losses = []
+    for seed in seeds:
+        fits = []
+        state = None
+        for fold, windows in ((previous, previous_windows), (first, first_windows)):
+            pl.seed_everything(int(seed), workers=True, verbose=False)
+            network = model.network_fields(windows.n_features, settings.window, settings.horizon)
+            best, _, best_val, _ = train_fold(
+                windows,
+                network=network,
+                model=model,
+                settings=search_settings,
+                fold_dir=Path(work_dir) / f"warm-start-fold{fold.index}-seed{seed}",
+                root_dir=Path(work_dir),
+                seed=int(seed),
+                initial_state=state,
+            )
+            state = {key: value.detach().clone() for key, value in best.network.state_dict().items()}
+            fits.append(best_val)
+        warm_losses.append(math.nan if fits[-1] is None else float(fits[-1]))
+    warm = float(sum(warm_losses) / len(warm_losses))
+    chosen = math.isfinite(warm) and (not math.isfinite(fresh) or warm <= fresh)
+    log.info(
+        "warm start on fold %d from fold -1 (origin %s): val loss %.6g vs fresh %.6g -> %s",
+        first.index,
+        periods[origin],
+        warm,
+        fresh,
+        "warm start" if chosen else "fresh start",
+    )
+    return WarmStartComparison(
+        warm_start=bool(chosen),
+        fresh_val_loss=fresh,
+        warm_val_loss=warm,
+        previous_origin=periods[origin],
+    )
+
+
 def _pooled_val_loss(trials: pd.DataFrame) -> float:
     """Window-weighted mean validation loss over folds and seeds (NaN if any trial is NaN).
 
