@@ -141,3 +141,43 @@ def test_selection_note_names_the_choice_and_the_validation_periods() -> None:
         "selection folds 0, -1, 6 validation windows in periods 1976..1981, 16 candidates" in note
     )
     assert "input_mode=levels, skip=False" in note
+
+
+def test_ablation_sentence_gives_differences_verdicts_and_coinciding_variants() -> None:
+    from convergence.evaluation.summary import ablation_sentence
+
+    summary = pd.DataFrame(
+        {
+            "model": ["cnn_lstm", "no_dropout", "no_skip", "penalty_none", "no_pooling"],
+            "horizon": ["all"] * 5,
+            "MASE_mean": [0.5, 0.625, 0.5, 0.25, float("nan")],
+        }
+    )
+    dm = pd.DataFrame(
+        {
+            "model": ["no_dropout", "no_dropout", "penalty_none", "penalty_none"],
+            "horizon": [1, 2, 1, 2],
+            "p_holm": [0.01, 0.3, 0.6, 0.02],
+            "better": ["reference", "neither", "neither", "model"],
+        }
+    )
+    text = ablation_sentence(
+        summary,
+        dm,
+        reference="cnn_lstm",
+        ablations=["no_dropout", "no_skip", "penalty_none", "no_pooling", "absent"],
+    )
+    assert text is not None
+    assert "minus cnn_lstm's 0.500" in text
+    assert "no_dropout +0.125 (significantly worse at h 1)" in text
+    assert "penalty_none -0.250 (significantly better at h 2)" in text
+    assert text.endswith("the same model): no_skip.")
+    assert "no_pooling" not in text and "absent" not in text
+    quiet = dm.assign(better="neither")
+    assert "no_dropout +0.125 (within noise)" in ablation_sentence(
+        summary, quiet, reference="cnn_lstm", ablations=["no_dropout"]
+    )
+    assert "(not testable)" in ablation_sentence(
+        summary, dm.iloc[:0], reference="cnn_lstm", ablations=["no_dropout"]
+    )
+    assert ablation_sentence(summary, dm, reference="cnn_lstm", ablations=[]) is None

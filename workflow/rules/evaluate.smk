@@ -60,6 +60,7 @@ rule cross_summary:
         summary_md=f"{RESULTS}/summary.md",
     params:
         reference=REFERENCE,
+        ablations=config["evaluation"]["ablations"],
         datasets=DATASETS,
         code=fingerprint("evaluate"),
     log:

@@ -34,6 +34,7 @@ evaluate.run_cross_summary(
     },
     selection_paths=list(snakemake.input.selection),
     reference=snakemake.params.reference,
+    ablations=list(snakemake.params.ablations),
     table_path=snakemake.output.table,
     table_md_path=snakemake.output.table_md,
     table_tex_path=snakemake.output.table_tex,

@@ -57,8 +57,8 @@ def write_summary_markdown(
     ``per_dataset[ds]`` holds ``best_model``, ``reference_rank`` (rank of the reference,
     1 = best, None if absent), ``n_forecasts``, ``dm_wins`` (comparisons the reference wins
     after Holm), ``dm_losses``, optionally ``versus_best`` (:func:`versus_best_sentence`)
-    and ``intervals`` (:func:`interval_coverage_sentence`), and ``notes`` (list of
-    strings). Every number in the text comes from these mappings or from ``cross_summary``.
+    and ``intervals`` (:func:`interval_coverage_sentence`), ``ablations``
+    (:func:`ablation_sentence`), and ``notes`` (list of strings). Every number in the text comes from these mappings or from ``cross_summary``.
     """
     best = cross_summary.attrs.get("best") or best_per_column(
         cross_summary, [c for c in cross_summary.columns if c != "model"]
@@ -107,6 +107,8 @@ def write_summary_markdown(
         )
         sentences += [str(info[k]) for k in ("versus_best", "intervals") if info.get(k)]
         lines.append(" ".join(sentences))
+        if info.get("ablations"):
+            lines.append(f"- {info['ablations']}")
         for note in info.get("notes") or []:
             lines.append(f"- {note}")
         if info.get("data_checks"):
@@ -146,6 +148,7 @@ def dataset_findings(
     *,
     metric: str = "MASE",
     reference: str,
+    ablations: Sequence[str] = (),
 ) -> dict[str, Any]:
     """The per-data-set inputs of :func:`write_summary_markdown` from one summary and DM table."""
     pooled = summary[summary["horizon"].astype(str) == ALL_HORIZONS].set_index("model")
@@ -173,6 +176,9 @@ def dataset_findings(
             dm, reference=reference, best_model=ranked.index[0] if len(ranked) else None
         ),
         "intervals": interval_coverage_sentence(summary, reference=reference),
+        "ablations": ablation_sentence(
+            summary, dm, reference=reference, ablations=ablations, metric=metric
+        ),
         "notes": notes,
     }
 
@@ -304,3 +310,66 @@ def interval_coverage_sentence(
         "Split-conformal intervals (per horizon, calibrated on the absolute errors known at "
         f"each origin): {'. '.join(phrases)}."
     )
+
+
+def _dm_verdict(rows: pd.DataFrame) -> str:
+    """``within noise`` / ``significantly better|worse than the reference at h ...``."""
+    defined = rows[pd.to_numeric(rows["p_holm"], errors="coerce").notna()] if len(rows) else rows
+    if defined.empty:
+        return "not testable"
+    better = defined.loc[defined["better"] == "model", "horizon"].astype(int).tolist()
+    worse = defined.loc[defined["better"] == "reference", "horizon"].astype(int).tolist()
+    parts = []
+    if worse:
+        parts.append(f"significantly worse at h {_horizon_list(worse)}")
+    if better:
+        parts.append(f"significantly better at h {_horizon_list(better)}")
+    return ", ".join(parts) if parts else "within noise"
+
+
+def ablation_sentence(
+    summary: pd.DataFrame,
+    dm: pd.DataFrame,
+    *,
+    reference: str,
+    ablations: Sequence[str],
+    metric: str = "MASE",
+) -> str | None:
+    """What each switched-off part costs: the ablation's score minus the reference's.
+
+    From one data set's seed summary (``"all"`` rows, mean over seeds) and its DM table
+    (Holm-adjusted; the verdict is per horizon, ``within noise`` when no horizon is
+    significant). A positive difference means the part the ablation switches off helps.
+    An ablation with exactly the reference's score is listed apart: with the
+    configuration chosen on validation it is the same model (for example
+    ``cnn_lstm_no_skip`` when the choice is ``skip=False``). None without ablations.
+    """
+    pooled = summary[summary["horizon"].astype(str) == ALL_HORIZONS].set_index("model")
+    column = f"{metric}_mean"
+    if reference not in pooled.index or column not in pooled.columns:
+        return None
+    base = float(pooled.loc[reference, column])
+    parts, same = [], []
+    for name in ablations:
+        if name not in pooled.index or pd.isna(pooled.loc[name, column]):
+            continue
+        difference = float(pooled.loc[name, column]) - base
+        if difference == 0.0:
+            same.append(name)
+            continue
+        rows = dm[dm["model"] == name] if not dm.empty else dm
+        parts.append(f"{name} {difference:+.3f} ({_dm_verdict(rows)})")
+    if not parts and not same:
+        return None
+    text = (
+        f"Ablations ({metric} of the variant minus {reference}'s {base:.3f}; positive = the "
+        f"variant is worse, so the part it removes or changes helps; Diebold-Mariano, "
+        "Holm-adjusted): "
+    )
+    text += "; ".join(parts) if parts else "none differs"
+    if same:
+        text += (
+            f". Same score as {reference} (with the configuration chosen on validation, "
+            f"the same model): {', '.join(same)}"
+        )
+    return text + "."
