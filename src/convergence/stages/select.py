@@ -210,4 +210,6 @@ def run(
         warm_start_comparison=None if comparison is None else dataclasses.asdict(comparison),
         **{DATA_CHECKS_KEY: checks},
     )
-    log.info("%s: chose %s; training %s", dataset, overrides_label(selection.choice), training_choice)
+    log.info(
+        "%s: chose %s; training %s", dataset, overrides_label(selection.choice), training_choice
+    )

@@ -326,7 +326,9 @@ def compare_warm_start(
                 seed=int(seed),
                 initial_state=state,
             )
-            state = {key: value.detach().clone() for key, value in best.network.state_dict().items()}
+            state = {
+                key: value.detach().clone() for key, value in best.network.state_dict().items()
+            }
             fits.append(best_val)
         warm_losses.append(math.nan if fits[-1] is None else float(fits[-1]))
     warm = float(sum(warm_losses) / len(warm_losses))
