@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 CORES ?= 2
 STAMP := $(VENV)/.installed
 
-.PHONY: env run quick test bench lint clean
+.PHONY: env run quick test bench lint clean readme
 
 $(STAMP): envs/requirements.lock pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH (or set PYTHON=...)"; exit 1; }
@@ -22,6 +22,10 @@ env: $(STAMP)
 run: $(STAMP)
 	$(BIN)/snakemake --cores $(CORES) --profile profiles/local
 	$(BIN)/snakemake --cores $(CORES) --profile profiles/local --report results/report.html
+
+# Copy results/summary.md (table, findings, ablations; no data checks) into README.md.
+readme: $(STAMP)
+	$(BIN)/python -m convergence.evaluation.readme --summary results/summary.md --readme README.md
 
 # The tiny end-to-end config of the tests (2 data sets, 2 seeds): a few minutes, in results/quick.
 quick: $(STAMP)
