@@ -181,3 +181,44 @@ def test_ablation_sentence_gives_differences_verdicts_and_coinciding_variants() 
         summary, dm.iloc[:0], reference="cnn_lstm", ablations=["no_dropout"]
     )
     assert ablation_sentence(summary, dm, reference="cnn_lstm", ablations=[]) is None
+
+
+def test_peer_table_puts_reference_ensemble_best_baseline_nhits_ridge_naive_side_by_side() -> None:
+    from convergence.evaluation.summary import peer_table
+
+    models = ["cnn_lstm", "cnn_lstm_ensemble", "ets", "nhits", "ridge", "naive", "lstm"]
+    summary = pd.DataFrame(
+        {
+            "model": models,
+            "horizon": ["all"] * 7,
+            "n_seeds": [5, 1, 1, 1, 1, 1, 5],
+            "MASE_mean": [0.2, 0.15, 0.18, 0.16, 0.3, 0.8, 0.1],
+            "MASE_std": [0.01, None, None, None, None, None, 0.02],
+            "coverage80_mean": [0.9, 0.85, 0.8, 0.75, 0.7, float("nan"), 0.8],
+            "coverage95_mean": [0.96] * 7,
+        }
+    )
+    dm = pd.DataFrame(
+        {
+            "model": ["nhits", "nhits", "ridge", "ridge"],
+            "horizon": [2, 1, 1, 2],
+            "p_holm": [0.5, 0.01, float("nan"), 0.03],
+            "better": ["neither", "model", "neither", "reference"],
+        }
+    )
+    table = peer_table(
+        summary, dm, reference="cnn_lstm", baselines=["naive", "ets", "ridge", "nhits", "arima"]
+    )
+    lines = table.splitlines()
+    assert lines[0].startswith("| model | role | MASE | DM vs cnn_lstm")
+    names = [line.split("|")[1].strip() for line in lines[2:]]
+    # lstm is not a baseline: never the "best baseline" however low its score.
+    assert names == ["cnn_lstm", "cnn_lstm_ensemble", "nhits", "ridge", "naive"]
+    assert "| cnn_lstm | reference, mean over seeds | 0.200 ± 0.010 | — | 0.90 | 0.96 |" in lines
+    assert "| nhits | best baseline | 0.160 | h1 0.010 (nhits), h2 0.500 | 0.75 | 0.96 |" in lines
+    assert (
+        "| ridge | linear, same windows | 0.300 | h1 n/a, h2 0.030 (cnn_lstm) | 0.70 | 0.96 |"
+        in lines
+    )
+    assert lines[-1].startswith("| naive |  | 0.800 | n/a | n/a |")
+    assert peer_table(summary, dm, reference="absent", baselines=["ets"]) is None

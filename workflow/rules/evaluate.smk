@@ -61,6 +61,7 @@ rule cross_summary:
     params:
         reference=REFERENCE,
         ablations=config["evaluation"]["ablations"],
+        baselines=config["evaluation"]["baselines"],
         datasets=DATASETS,
         code=fingerprint("evaluate"),
     log:

@@ -35,6 +35,7 @@ evaluate.run_cross_summary(
     selection_paths=list(snakemake.input.selection),
     reference=snakemake.params.reference,
     ablations=list(snakemake.params.ablations),
+    baselines=list(snakemake.params.baselines),
     table_path=snakemake.output.table,
     table_md_path=snakemake.output.table_md,
     table_tex_path=snakemake.output.table_tex,

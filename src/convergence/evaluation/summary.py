@@ -57,8 +57,8 @@ def write_summary_markdown(
     ``per_dataset[ds]`` holds ``best_model``, ``reference_rank`` (rank of the reference,
     1 = best, None if absent), ``n_forecasts``, ``dm_wins`` (comparisons the reference wins
     after Holm), ``dm_losses``, optionally ``versus_best`` (:func:`versus_best_sentence`)
-    and ``intervals`` (:func:`interval_coverage_sentence`), ``ablations``
-    (:func:`ablation_sentence`), and ``notes`` (list of strings). Every number in the text comes from these mappings or from ``cross_summary``.
+    and ``intervals`` (:func:`interval_coverage_sentence`), ``peers`` (:func:`peer_table`),
+    ``ablations`` (:func:`ablation_sentence`), and ``notes`` (list of strings). Every number in the text comes from these mappings or from ``cross_summary``.
     """
     best = cross_summary.attrs.get("best") or best_per_column(
         cross_summary, [c for c in cross_summary.columns if c != "model"]
@@ -107,6 +107,8 @@ def write_summary_markdown(
         )
         sentences += [str(info[k]) for k in ("versus_best", "intervals") if info.get(k)]
         lines.append(" ".join(sentences))
+        if info.get("peers"):
+            lines += ["", str(info["peers"]), ""]
         if info.get("ablations"):
             lines.append(f"- {info['ablations']}")
         for note in info.get("notes") or []:
@@ -149,6 +151,7 @@ def dataset_findings(
     metric: str = "MASE",
     reference: str,
     ablations: Sequence[str] = (),
+    baselines: Sequence[str] = (),
 ) -> dict[str, Any]:
     """The per-data-set inputs of :func:`write_summary_markdown` from one summary and DM table."""
     pooled = summary[summary["horizon"].astype(str) == ALL_HORIZONS].set_index("model")
@@ -179,6 +182,7 @@ def dataset_findings(
         "ablations": ablation_sentence(
             summary, dm, reference=reference, ablations=ablations, metric=metric
         ),
+        "peers": peer_table(summary, dm, reference=reference, baselines=baselines, metric=metric),
         "notes": notes,
     }
 
@@ -373,3 +377,82 @@ def ablation_sentence(
             f"the same model): {', '.join(same)}"
         )
     return text + "."
+
+
+def _dm_cell(rows: pd.DataFrame, reference: str, model: str) -> str:
+    """Holm-adjusted p per horizon; the more accurate side named where it is significant."""
+    if rows.empty:
+        return "n/a"
+    cells = []
+    for _, row in rows.sort_values("horizon").iterrows():
+        p_holm = pd.to_numeric(row["p_holm"], errors="coerce")
+        if pd.isna(p_holm):
+            cells.append(f"h{int(row['horizon'])} n/a")
+            continue
+        winner = {"reference": reference, "model": model}.get(str(row["better"]))
+        cells.append(
+            f"h{int(row['horizon'])} {float(p_holm):.3f}" + (f" ({winner})" if winner else "")
+        )
+    return ", ".join(cells)
+
+
+def peer_table(
+    summary: pd.DataFrame,
+    dm: pd.DataFrame,
+    *,
+    reference: str,
+    baselines: Sequence[str],
+    metric: str = "MASE",
+) -> str | None:
+    """Markdown table: the reference, its seed ensemble, the best baseline, NHITS, ridge and
+    naive side by side, with their scores, the DM tests against the reference and the
+    coverage of their 80 % and 95 % split-conformal intervals.
+
+    The DM column gives the Holm-adjusted p-value per horizon and, where it is below the
+    significance level, the more accurate model (the tests use the reference's
+    seed-averaged forecast, so the ensemble row has none). None when the reference is absent.
+    """
+    pooled = summary[summary["horizon"].astype(str) == ALL_HORIZONS].set_index("model")
+    column = f"{metric}_mean"
+    if reference not in pooled.index or column not in pooled.columns:
+        return None
+    scored = pooled[column].astype(float)
+    present = [b for b in baselines if b in scored.index and pd.notna(scored[b])]
+    rows: list[tuple[str, str]] = [(reference, "reference, mean over seeds")]
+    ensemble = ensemble_name(reference)
+    if ensemble in scored.index:
+        rows.append((ensemble, "seed-averaged forecast"))
+    if present:
+        best = min(present, key=lambda b: scored[b])
+        rows.append((best, "best baseline"))
+    for name, role in (("nhits", "neural peer"), ("ridge", "linear, same windows"), ("naive", "")):
+        if name in present and name not in {r[0] for r in rows}:
+            rows.append((name, role))
+    labels = [level_label(level) for level in LEVELS]
+    header = [
+        "model",
+        "role",
+        metric,
+        "DM vs " + reference + " (Holm p per horizon)",
+        *[f"cover {label}" for label in labels],
+    ]
+    lines = ["| " + " | ".join(header) + " |", "|---|---|---:|---|" + "---:|" * len(labels)]
+    for name, role in rows:
+        row = pooled.loc[name]
+        value = f"{scored[name]:.3f}"
+        spread = row.get(f"{metric}_std")
+        if pd.notna(spread) and int(row.get("n_seeds", 1)) > 1:
+            value += f" ± {float(spread):.3f}"
+        dm_text = (
+            "—"
+            if name in (reference, ensemble)
+            else _dm_cell(dm[dm["model"] == name] if not dm.empty else dm, reference, name)
+        )
+        covers = []
+        for label in labels:
+            coverage = row.get(f"coverage{label}_mean")
+            covers.append(
+                "n/a" if coverage is None or pd.isna(coverage) else f"{float(coverage):.2f}"
+            )
+        lines.append("| " + " | ".join([name, role, value, dm_text, *covers]) + " |")
+    return "\n".join(lines)

@@ -173,6 +173,7 @@ def run_cross_summary(
     data_check_paths: Mapping[str, Mapping[str, str | Path]] | None = None,
     selection_paths: Sequence[str | Path] = (),
     ablations: Sequence[str] = (),
+    baselines: Sequence[str] = (),
     metric: str = "MASE",
 ) -> None:
     """Write the models x data sets table (CSV, Markdown, LaTeX) and ``summary.md``.
@@ -181,7 +182,8 @@ def run_cross_summary(
     per data set with ground truth: how well the measures rank the simulated coupling;
     ``selection_paths`` (each data set's ``selection/choice.json``) a note with the
     configuration chosen on validation data; ``ablations`` (``evaluation.ablations``) a
-    sentence on what each switched-off part costs.
+    sentence on what each switched-off part costs; ``baselines`` (``evaluation.baselines``)
+    the rows of the per-data-set peer table (:func:`~convergence.evaluation.summary.peer_table`).
     """
     summaries = [read_table(p) for p in summary_paths]
     dms = [read_table(p) for p in dm_paths]
@@ -205,7 +207,12 @@ def run_cross_summary(
         for dataset, by_dataset in summary.groupby("dataset", sort=True):
             dm = dm_all[dm_all["dataset"] == dataset]
             per_dataset[dataset] = dataset_findings(
-                by_dataset, dm, metric=metric, reference=reference, ablations=ablations
+                by_dataset,
+                dm,
+                metric=metric,
+                reference=reference,
+                ablations=ablations,
+                baselines=baselines,
             )
     for path in measure_provenance_paths:
         record = read_json(path)
