@@ -178,6 +178,13 @@ def test_selection_choice_is_applied_and_reported(tiny_run: Path) -> None:
     )
     assert run["selection_choice"] == choice["choice"]
     assert run["model_cfg"]["skip"] == choice["choice"]["skip"]
+    # training.warm_start is chosen on validation too and trained with (the train job's
+    # effective settings are in run.json).
+    comparison = choice["warm_start_comparison"]
+    assert choice["training_choice"] == {
+        "warm_start": comparison["warm_val_loss"] <= comparison["fresh_val_loss"]
+    }
+    assert run["training_choice"] == choice["training_choice"]
     summary = (tiny_run / "summary.md").read_text()
     assert choice["chosen"] in summary
     # A choice resting on few validation windows is flagged in choice.json and summary.md.
