@@ -159,6 +159,7 @@ def test_ablation_sentence_gives_differences_verdicts_and_coinciding_variants() 
             "horizon": [1, 2, 1, 2],
             "p_holm": [0.01, 0.3, 0.6, 0.02],
             "better": ["reference", "neither", "neither", "model"],
+            "n": [20, 20, 20, 20],
         }
     )
     text = ablation_sentence(
@@ -179,6 +180,10 @@ def test_ablation_sentence_gives_differences_verdicts_and_coinciding_variants() 
     )
     assert "(not testable)" in ablation_sentence(
         summary, dm.iloc[:0], reference="cnn_lstm", ablations=["no_dropout"]
+    )
+    # Fewer than 10 aligned forecasts: a p-value of 1 is not "within noise".
+    assert "no_dropout +0.125 (not testable)" in ablation_sentence(
+        summary, quiet.assign(n=5), reference="cnn_lstm", ablations=["no_dropout"]
     )
     assert ablation_sentence(summary, dm, reference="cnn_lstm", ablations=[]) is None
 
@@ -204,6 +209,7 @@ def test_peer_table_puts_reference_ensemble_best_baseline_nhits_ridge_naive_side
             "horizon": [2, 1, 1, 2],
             "p_holm": [0.5, 0.01, float("nan"), 0.03],
             "better": ["neither", "model", "neither", "reference"],
+            "n": [30, 30, 30, 30],
         }
     )
     table = peer_table(
@@ -222,3 +228,12 @@ def test_peer_table_puts_reference_ensemble_best_baseline_nhits_ridge_naive_side
     )
     assert lines[-1].startswith("| naive |  | 0.800 | n/a | n/a |")
     assert peer_table(summary, dm, reference="absent", baselines=["ets"]) is None
+    few = peer_table(summary, dm.assign(n=5), reference="cnn_lstm", baselines=["nhits"])
+    assert "| h1 not testable (n=5), h2 not testable (n=5) |" in few
+
+
+def test_versus_best_is_descriptive_when_the_tests_rest_on_few_forecasts() -> None:
+    dm = _dm([("ridge", 1, 1.0, "neither"), ("ridge", 2, 1.0, "neither")]).assign(n=5)
+    sentence = versus_best_sentence(dm, reference="cnn_lstm", best_model="ridge")
+    assert "not testable (fewer than 10 aligned forecasts per horizon)" in sentence
+    assert "within noise" not in sentence

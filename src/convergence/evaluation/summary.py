@@ -13,6 +13,7 @@ from convergence.errors import InputError
 from convergence.evaluation.comparisons import SIGNIFICANCE
 from convergence.evaluation.conformal import LEVELS, level_label
 from convergence.evaluation.ensemble import ensemble_name
+from convergence.evaluation.forecast_checks import MIN_DM_FORECASTS
 from convergence.evaluation.scores import ALL_HORIZONS, METRICS
 from convergence.evaluation.tables import best_per_column, markdown_table
 
@@ -233,11 +234,12 @@ def versus_best_sentence(dm: pd.DataFrame, *, reference: str, best_model: str | 
     rows = dm[dm["model"] == best_model] if not dm.empty else dm
     if rows.empty:
         return f"{best_model} is not in the Diebold-Mariano tests against {reference}."
-    defined = rows[pd.to_numeric(rows["p_holm"], errors="coerce").notna()]
+    defined = _testable(rows)
     if defined.empty:
         return (
             f"The Diebold-Mariano tests of {reference} against the best model {best_model} "
-            "are undefined (too few aligned forecasts)."
+            f"are undefined or not testable (fewer than {MIN_DM_FORECASTS} aligned forecasts "
+            "per horizon), so the gap is descriptive."
         )
     n_horizons = len(defined)
     model_better = defined.loc[defined["better"] == "model", "horizon"].astype(int).tolist()
@@ -316,9 +318,18 @@ def interval_coverage_sentence(
     )
 
 
+def _testable(rows: pd.DataFrame) -> pd.DataFrame:
+    """DM rows with a p-value and at least :data:`MIN_DM_FORECASTS` aligned forecasts."""
+    if rows.empty:
+        return rows
+    enough = pd.to_numeric(rows["n"], errors="coerce").fillna(0) >= MIN_DM_FORECASTS
+    return rows[pd.to_numeric(rows["p_holm"], errors="coerce").notna() & enough]
+
+
 def _dm_verdict(rows: pd.DataFrame) -> str:
-    """``within noise`` / ``significantly better|worse than the reference at h ...``."""
-    defined = rows[pd.to_numeric(rows["p_holm"], errors="coerce").notna()] if len(rows) else rows
+    """``within noise`` / ``significantly better|worse than the reference at h ...``, or
+    ``not testable`` when no horizon has a p-value on enough aligned forecasts."""
+    defined = _testable(rows)
     if defined.empty:
         return "not testable"
     better = defined.loc[defined["better"] == "model", "horizon"].astype(int).tolist()
@@ -343,7 +354,8 @@ def ablation_sentence(
 
     From one data set's seed summary (``"all"`` rows, mean over seeds) and its DM table
     (Holm-adjusted; the verdict is per horizon, ``within noise`` when no horizon is
-    significant). A positive difference means the part the ablation switches off helps.
+    significant, ``not testable`` when no horizon has a p-value on at least
+    :data:`~convergence.evaluation.forecast_checks.MIN_DM_FORECASTS` aligned forecasts). A positive difference means the part the ablation switches off helps.
     An ablation with exactly the reference's score is listed apart: with the
     configuration chosen on validation it is the same model (for example
     ``cnn_lstm_no_skip`` when the choice is ``skip=False``). None without ablations.
@@ -389,6 +401,10 @@ def _dm_cell(rows: pd.DataFrame, reference: str, model: str) -> str:
         if pd.isna(p_holm):
             cells.append(f"h{int(row['horizon'])} n/a")
             continue
+        n = int(pd.to_numeric(row["n"], errors="coerce") or 0)
+        if n < MIN_DM_FORECASTS:
+            cells.append(f"h{int(row['horizon'])} not testable (n={n})")
+            continue
         winner = {"reference": reference, "model": model}.get(str(row["better"]))
         cells.append(
             f"h{int(row['horizon'])} {float(p_holm):.3f}" + (f" ({winner})" if winner else "")
@@ -409,7 +425,8 @@ def peer_table(
     coverage of their 80 % and 95 % split-conformal intervals.
 
     The DM column gives the Holm-adjusted p-value per horizon and, where it is below the
-    significance level, the more accurate model (the tests use the reference's
+    significance level, the more accurate model; "not testable (n=...)" below
+    :data:`~convergence.evaluation.forecast_checks.MIN_DM_FORECASTS` aligned forecasts (the tests use the reference's
     seed-averaged forecast, so the ensemble row has none). None when the reference is absent.
     """
     pooled = summary[summary["horizon"].astype(str) == ALL_HORIZONS].set_index("model")
