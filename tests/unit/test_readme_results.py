@@ -21,6 +21,11 @@ Mean MASE over seeds.
 ## a
 
 The lowest MASE on a is 1.000.
+
+| model | MASE |
+|---|---:|
+| m | 1.000 |
+
 - Convergence tests of D: not tested.
 - Ablations (MASE of the variant minus m's 1.000): x +0.100 (within noise).
 - Configuration of m chosen on validation data only: skip=True.
@@ -37,6 +42,8 @@ def test_block_keeps_table_findings_ablations_and_choice_but_not_data_checks() -
     assert "sha256 `ffffffffffffffff`" in block
     assert "| m | **1.000** |" in block
     assert "#### a" in block and "The lowest MASE on a is 1.000." in block
+    # The per-data-set table stays one table (no blank line between its rows).
+    assert "\n\n| model | MASE |\n|---|---:|\n| m | 1.000 |\n\n- Ablations" in block
     assert "- Ablations (MASE of the variant minus m's 1.000): x +0.100" in block
     assert "- Configuration of m chosen on validation data only: skip=True." in block
     assert "Convergence tests" not in block

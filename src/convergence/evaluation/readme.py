@@ -44,13 +44,15 @@ def results_block(summary_text: str, *, source: str, sha256: str) -> str:
     out = [BEGIN, "", f"From `{source}` (sha256 `{sha256[:16]}`).", ""]
     out += "\n".join(preamble).strip("\n").splitlines()
     for name, kept in sections.items():
-        out += ["", f"#### {name}", ""]
+        out += ["", f"#### {name}"]
+        previous_kind = ""
         for line in kept:
-            if not line.startswith("- ") and out[-1]:
+            # Paragraphs stand alone; consecutive table rows and bullets stay together.
+            kind = "table" if line.startswith("|") else "bullet" if line.startswith("- ") else ""
+            if not kind or kind != previous_kind:
                 out.append("")
             out.append(line)
-            if not line.startswith("- "):
-                out.append("")
+            previous_kind = kind
     while out and not out[-1].strip():
         out.pop()
     return "\n".join([*out, "", END])
