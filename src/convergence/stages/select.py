@@ -85,7 +85,7 @@ def run(
         max_folds=int(max_folds),
     )
     log.info(
-        "%s: %d candidates x %d seeds on the first fold's validation windows",
+        "%s: %d candidates x %d seeds on the selection folds' validation windows",
         dataset,
         len(candidates),
         len(seeds),
