@@ -43,7 +43,12 @@ from convergence.tracking.mlflow_tracking import TrackingContext, create_child_r
 from convergence.training.callbacks import BestWeights, best_score_in_checkpoint
 from convergence.training.datamodule import WindowDataModule
 from convergence.training.devices import HistoryRelay, runs_fit_in_children, trainer_device_kwargs
-from convergence.training.fitting import best_epoch_count, build_module, refit_module
+from convergence.training.fitting import (
+    best_epoch_count,
+    build_module,
+    network_state,
+    refit_module,
+)
 from convergence.training.module import ConvergenceForecaster
 
 log = logging.getLogger(__name__)
@@ -288,9 +293,7 @@ def train_and_backtest(
             history = best.history
             start_state = warm_state
             if settings.warm_start:
-                warm_state = {
-                    key: value.detach().clone() for key, value in best.network.state_dict().items()
-                }
+                warm_state = network_state(best)
             log.info("fold %d: %d epochs, best val loss %.6g", fold.index, len(history), best_val)
             refit_epochs = 0
             if settings.refit:

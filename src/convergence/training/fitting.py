@@ -62,6 +62,11 @@ def build_module(
     return module
 
 
+def network_state(module: ConvergenceForecaster) -> dict[str, torch.Tensor]:
+    """A detached copy of the network's ``state_dict`` (the ``initial_state`` of a warm start)."""
+    return {key: value.detach().clone() for key, value in module.network.state_dict().items()}
+
+
 def best_epoch_count(history: list[dict[str, float]]) -> int:
     """Epochs trained up to and including the lowest validation loss (at least 1)."""
     losses = [row["val_loss"] for row in history]

@@ -44,6 +44,7 @@ from convergence.errors import ConfigError, SeriesTooShortError
 from convergence.measures.index import MeasurementSpec
 from convergence.settings import ModelSettings, TrainingSettings
 from convergence.training.backtest import train_fold
+from convergence.training.fitting import network_state
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +90,47 @@ class Selection:
     n_validation_windows: int  # over all selection folds
 
 
+def _earlier_fold(
+    periods: Sequence[str], origin: int, settings: TrainingSettings, index: int
+) -> Fold | None:
+    """The fold whose origin is ``periods[origin]``, or None if it keeps fewer than
+    ``min_train`` training periods."""
+    val_start = origin + 1 - settings.val_size
+    if val_start < settings.min_train:
+        return None
+    return Fold(
+        index=index,
+        origin=origin,
+        train_periods=list(periods[:val_start]),
+        val_periods=list(periods[val_start : origin + 1]),
+        test_periods=list(periods[origin + 1 : origin + 1 + settings.horizon]),
+    )
+
+
+def _search_fit(
+    windows: FoldWindows,
+    model: ModelSettings,
+    settings: TrainingSettings,
+    fold_dir: Path,
+    seed: int,
+    initial_state: Mapping[str, Any] | None = None,
+) -> tuple[Any, float]:
+    """Early stopping only (no refit: it would not change the validation loss) from
+    ``seed``; the best module and its validation loss (NaN if none)."""
+    pl.seed_everything(int(seed), workers=True, verbose=False)
+    best, _, best_val, _ = train_fold(
+        windows,
+        network=model.network_fields(windows.n_features, settings.window, settings.horizon),
+        model=model,
+        settings=replace(settings, refit=False),
+        fold_dir=fold_dir,
+        root_dir=fold_dir.parent,
+        seed=int(seed),
+        initial_state=initial_state,
+    )
+    return best, float("nan") if best_val is None else float(best_val)
+
+
 def selection_folds(wide: pd.DataFrame, settings: TrainingSettings, max_folds: int) -> list[Fold]:
     """The first backtest fold, then up to ``max_folds - 1`` earlier folds, newest first.
 
@@ -99,21 +141,11 @@ def selection_folds(wide: pd.DataFrame, settings: TrainingSettings, max_folds: i
     first = backtest_folds(wide, settings)[0]
     periods = covered_periods(wide)
     folds = [first]
-    size = settings.val_size
     for j in range(1, max(int(max_folds), 1)):
-        origin = first.origin - j * size
-        val_start = origin + 1 - size
-        if size < 1 or val_start < settings.min_train:
+        fold = _earlier_fold(periods, first.origin - j * settings.val_size, settings, -j)
+        if settings.val_size < 1 or fold is None:
             break
-        folds.append(
-            Fold(
-                index=-j,
-                origin=origin,
-                train_periods=periods[:val_start],
-                val_periods=periods[val_start : origin + 1],
-                test_periods=periods[origin + 1 : origin + 1 + settings.horizon],
-            )
-        )
+        folds.append(fold)
     return folds
 
 
@@ -184,25 +216,18 @@ def select_configuration(
         fold_windows.append((fold, windows))
         if sum(w.x_val.shape[0] for _, w in fold_windows) >= min_validation_windows:
             break
-    # Early stopping only: the refit would not change the validation loss.
-    search_settings = replace(settings, refit=False)
     rows = []
     for trial, overrides in enumerate(candidates):
         model = ModelSettings.from_mapping({**reference_cfg, **overrides})
         for fold, windows in fold_windows:
-            network = model.network_fields(windows.n_features, settings.window, settings.horizon)
             for seed in seeds:
-                pl.seed_everything(int(seed), workers=True, verbose=False)
-                best, _, best_val, _ = train_fold(
+                best, val_loss = _search_fit(
                     windows,
-                    network=network,
-                    model=model,
-                    settings=search_settings,
-                    fold_dir=Path(work_dir) / f"trial{trial}-fold{fold.index}-seed{seed}",
-                    root_dir=Path(work_dir),
-                    seed=int(seed),
+                    model,
+                    settings,
+                    Path(work_dir) / f"trial{trial}-fold{fold.index}-seed{seed}",
+                    seed,
                 )
-                val_loss = float("nan") if best_val is None else float(best_val)
                 epochs = len(best.history)
                 rows.append(
                     {
@@ -285,20 +310,12 @@ def compare_warm_start(
     the series is too short for the earlier fold (``min_train`` training periods).
     """
     first = backtest_folds(wide, settings)[0]
-    origin = first.origin - settings.step
-    val_start = origin + 1 - settings.val_size
-    if val_start < settings.min_train:
-        return None
     periods = covered_periods(wide)
-    previous = Fold(
-        index=-1,
-        origin=origin,
-        train_periods=periods[:val_start],
-        val_periods=periods[val_start : origin + 1],
-        test_periods=periods[origin + 1 : origin + 1 + settings.horizon],
-    )
+    origin = first.origin - settings.step
+    previous = _earlier_fold(periods, origin, settings, -1)
+    if previous is None:
+        return None
     model = ModelSettings.from_mapping({**reference_cfg, **selection.choice})
-    search_settings = replace(settings, refit=False)
     chosen_trial = int(selection.ranking.loc[0, "trial"])
     fresh_rows = selection.trials[
         (selection.trials["trial"] == chosen_trial) & (selection.trials["fold"] == first.index)
@@ -311,26 +328,18 @@ def compare_warm_start(
         return None
     warm_losses = []
     for seed in seeds:
-        fits = []
         state = None
         for fold, windows in ((previous, previous_windows), (first, first_windows)):
-            pl.seed_everything(int(seed), workers=True, verbose=False)
-            network = model.network_fields(windows.n_features, settings.window, settings.horizon)
-            best, _, best_val, _ = train_fold(
+            best, val_loss = _search_fit(
                 windows,
-                network=network,
-                model=model,
-                settings=search_settings,
-                fold_dir=Path(work_dir) / f"warm-start-fold{fold.index}-seed{seed}",
-                root_dir=Path(work_dir),
-                seed=int(seed),
+                model,
+                settings,
+                Path(work_dir) / f"warm-start-fold{fold.index}-seed{seed}",
+                seed,
                 initial_state=state,
             )
-            state = {
-                key: value.detach().clone() for key, value in best.network.state_dict().items()
-            }
-            fits.append(best_val)
-        warm_losses.append(math.nan if fits[-1] is None else float(fits[-1]))
+            state = network_state(best)
+        warm_losses.append(val_loss)
     warm = float(sum(warm_losses) / len(warm_losses))
     chosen = math.isfinite(warm) and (not math.isfinite(fresh) or warm <= fresh)
     log.info(
