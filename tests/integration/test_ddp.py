@@ -107,14 +107,14 @@ def test_two_cpu_ranks_match_one_device(
             assert f"GLOBAL_RANK: {rank}, MEMBER: {rank + 1}/2" in text, text
         assert "distributed_backend=gloo" in text
 
-    # Rank 0 alone wrote files: one checkpoint, one predictions file, one curve per fold.
+    # Rank 0 alone wrote files: one checkpoint, one predictions file, one history.
     # With refit (the default) the early-stopping model is kept beside the refitted one.
     assert sorted(p.name for p in (out_dir / "fold0").iterdir()) == [
         "best.ckpt",
         "early_stopping.ckpt",
         "predictions.csv",
     ]
-    assert sorted(p.name for p in out_dir.glob("*.png")) == ["training_curves.png"]
+    assert sorted(p.name for p in out_dir.glob("*.csv")) == ["history.csv"]
     assert not list(out_dir.rglob("history.json"))
 
     # One parent run with one child run per fold, all finished, with history and metrics.

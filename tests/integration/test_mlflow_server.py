@@ -184,6 +184,7 @@ def test_run_train_logs_parent_and_fold_runs(
         predictions_paths=[predictions_path],
         run_json_paths=[run_json_path],
         checkpoint_dirs=[run_json_path.parent / "checkpoints"],
+        curves_path=run_json_path.parent / "training_curves.png",
     )
 
     record = json.loads(run_json_path.read_text())
@@ -202,7 +203,7 @@ def test_run_train_logs_parent_and_fold_runs(
     assert parent.data.tags["config_sha256"] == record["config_sha256"]
     assert parent.data.params["model_cfg.penalty"] == "l2"
     parent_artifacts = {f.path for f in client.list_artifacts(parent.info.run_id)}
-    assert {"lstm-seed7.csv", "training_curves.png"} <= parent_artifacts
+    assert {"lstm-seed7.csv", "history.csv", "training_curves.png"} <= parent_artifacts
 
     children = client.search_runs(
         [experiment.experiment_id],

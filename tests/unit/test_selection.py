@@ -14,8 +14,8 @@ from panels import TRENDING_SPEC, trending_panel
 from convergence.backtest.contract import backtest_folds
 from convergence.errors import ConfigError
 from convergence.settings import TrainingSettings
+from convergence.training.choice import apply_choice, may_equal_reference, model_values
 from convergence.training.selection import (
-    apply_choice,
     candidate_grid,
     overrides_label,
     select_configuration,
@@ -89,6 +89,27 @@ def test_apply_choice_keeps_what_a_model_changes_on_purpose() -> None:
     # Another architecture takes the choice of every key it shares with the reference.
     lstm = {**REFERENCE, "architecture": "lstm"}
     assert apply_choice(lstm, REFERENCE, choice) == {**lstm, **choice}
+
+
+
+def test_may_equal_reference_only_when_every_difference_is_searched() -> None:
+    grid = {"pooling": ["max", "none"], "skip": [True, False]}
+    no_skip = {**REFERENCE, "skip": False}
+    no_norm = {**REFERENCE, "norm": "none"}
+    assert may_equal_reference(no_skip, REFERENCE, grid)
+    # A part the grid never sets (norm) keeps the model apart from the reference.
+    assert not may_equal_reference(no_norm, REFERENCE, grid)
+    assert not may_equal_reference({**no_skip, "norm": "none"}, REFERENCE, grid)
+    # The reference itself is not a candidate for reuse.
+    assert not may_equal_reference(REFERENCE, REFERENCE, grid)
+    # When the choice is skip=False the ablation and the reference are the same network.
+    choice = {"skip": False, "pooling": "none"}
+    assert model_values(apply_choice(no_skip, REFERENCE, choice)) == model_values(
+        apply_choice(REFERENCE, REFERENCE, choice)
+    )
+    assert model_values(apply_choice(no_skip, REFERENCE, {"skip": True})) != model_values(
+        apply_choice(REFERENCE, REFERENCE, {"skip": True})
+    )
 
 
 def test_selection_ignores_test_periods(tmp_path: Path) -> None:

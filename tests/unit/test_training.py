@@ -15,7 +15,7 @@ from panels import TRENDING_SPEC, trending_panel
 from convergence.backtest.contract import PREDICTION_COLUMNS
 from convergence.backtest.windows import FoldWindows
 from convergence.settings import ModelSettings, TrainingSettings
-from convergence.training.backtest import train_and_backtest
+from convergence.training.backtest import HISTORY_COLUMNS, train_and_backtest
 from convergence.training.datamodule import DeviceBatches, WindowDataModule
 from convergence.training.module import ConvergenceForecaster
 
@@ -227,7 +227,12 @@ def test_backtest_is_deterministic_per_seed(tmp_path: Path) -> None:
     pd.testing.assert_frame_equal(first, backtest(tmp_path / "d", seed=1))
     for fold in (0, 1):
         assert (tmp_path / "a" / "seed1" / f"fold{fold}" / "best.ckpt").is_file()
-    assert (tmp_path / "a" / "seed1" / "training_curves.png").is_file()
+    history = pd.read_csv(tmp_path / "a" / "seed1" / "history.csv")
+    assert list(history.columns) == list(HISTORY_COLUMNS)
+    assert sorted(history["fold"].unique()) == [0, 1]
+    # Epochs count from 0 within each fold; the losses are finite.
+    assert (history.groupby("fold")["epoch"].min() == 0).all()
+    assert np.isfinite(history[["train_loss", "train_mse", "val_loss"]].to_numpy()).all()
 
 
 def test_training_settings_take_schema_defaults_and_reject_unknown_keys() -> None:

@@ -11,6 +11,7 @@ from convergence.plotting import (
 )
 from convergence.provenance import code_fingerprint
 from convergence.settings import training_settings
+from convergence.training.choice import may_equal_reference
 from convergence.tracking.uri import tracking_uri_for
 
 config = validate_config(config)
@@ -26,6 +27,8 @@ TRAIN_OUTPUTS = {
     "run": f"{SEED_DIR}/run.json",
     "checkpoints": f"{SEED_DIR}/{{model}}-seed{{seed}}",
 }
+# One figure per train job: every seed's training curves.
+TRAIN_CURVES = f"{RESULTS}/{{dataset}}/models/{{model}}/training_curves.png"
 
 
 wildcard_constraints:
@@ -114,3 +117,24 @@ def all_targets():
     if config["train_models"]:
         targets += [f"{RESULTS}/summary.md", f"{RESULTS}/evaluation/experiment_scores.png"]
     return targets
+
+
+def reference_reuse(wildcards):
+    """The reference's train outputs, for a model that the configuration chosen on
+    validation may make the same network as the reference (the train stage then reuses
+    the reference's forecasts instead of training it again); none for other models."""
+    models = config["models"]
+    if (
+        wildcards.model == REFERENCE
+        or REFERENCE not in models
+        or not config["selection"]["enabled"]
+        or not may_equal_reference(
+            models[wildcards.model], models[REFERENCE], config["selection"]["grid"]
+        )
+    ):
+        return {}
+    return {
+        "reference_runs": train_outputs(wildcards.dataset, "run", [REFERENCE]),
+        "reference_predictions": train_outputs(wildcards.dataset, "predictions", [REFERENCE]),
+        "reference_curves": TRAIN_CURVES.format(dataset=wildcards.dataset, model=REFERENCE),
+    }

@@ -1,7 +1,11 @@
 rule train:
     """Rolling-origin backtest of one model on one data set, every seed in one process
-    (one MLflow parent run per seed; per-seed predictions, run.json and checkpoints)."""
+    (one MLflow parent run per seed; per-seed predictions, run.json and checkpoints; one
+    figure of every seed's training curves)."""
     input:
+        # reference_runs, reference_predictions, reference_curves: for a model that the
+        # chosen configuration may make the reference, whose outputs it then reuses.
+        unpack(reference_reuse),
         canonical=rules.ingest.output.canonical,
         provenance=rules.ingest.output.provenance,
         experiments=rules.mlflow_init.output.experiments,
@@ -10,6 +14,7 @@ rule train:
         predictions=seed_outputs("predictions"),
         run=seed_outputs("run"),
         checkpoints=directory(seed_outputs("checkpoints")),
+        curves=TRAIN_CURVES,
     params:
         spec=dataset_spec,
         measures=config["measures"],

@@ -27,4 +27,8 @@ train.run(
     predictions_paths=list(snakemake.output.predictions),
     run_json_paths=list(snakemake.output.run),
     checkpoint_dirs=list(snakemake.output.checkpoints),
+    curves_path=snakemake.output.curves,
+    reference_runs=list(snakemake.input.get("reference_runs", [])),
+    reference_predictions=list(snakemake.input.get("reference_predictions", [])),
+    reference_curves=snakemake.input.get("reference_curves"),
 )

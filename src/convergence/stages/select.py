@@ -6,7 +6,7 @@ metrics: its validation loss and epochs) under a parent run ``selection``, and w
 ``choice.json`` (the chosen overrides, with the fold and validation periods they were
 chosen on), ``trials.csv`` (every trial and seed) and ``ranking.{csv,md,tex}`` (the
 candidates by mean validation loss). The train stage
-applies the choice to every model (:func:`~convergence.training.selection.apply_choice`).
+applies the choice to every model (:func:`~convergence.training.choice.apply_choice`).
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ from convergence.data.canonical import write_csv_atomic
 from convergence.provenance import read_json
 from convergence.settings import ModelSettings, TrainingSettings
 from convergence.stages.common import tracked_job
+from convergence.training.choice import apply_choice, model_values
 
 log = logging.getLogger(__name__)
 
@@ -51,22 +52,34 @@ def run(
     predictions_paths: Sequence[str | Path],
     run_json_paths: Sequence[str | Path],
     checkpoint_dirs: Sequence[str | Path],
+    curves_path: str | Path | None = None,
+    reference_runs: Sequence[str | Path] = (),
+    reference_predictions: Sequence[str | Path] = (),
+    reference_curves: str | Path | None = None,
 ) -> None:
     """Backtest one model on one data set once per seed, each seed its own MLflow parent run.
 
     ``predictions_paths``, ``run_json_paths`` and ``checkpoint_dirs`` hold one path per
     seed, in the order of ``seeds``. With ``choice_path`` (the ``select`` stage's
     ``choice.json``) the chosen configuration is applied to ``model_cfg`` relative to
-    ``reference_cfg`` (:func:`~convergence.training.selection.apply_choice`), and its
+    ``reference_cfg`` (:func:`~convergence.training.choice.apply_choice`), and its
     ``training_choice`` (``warm_start``) to ``training_cfg``; the effective configuration
     is what is trained, hashed and logged. The seeds share one process (imports, data, windows'
     inputs) but nothing else: every seed's numbers equal those of a job with that seed only.
+    With ``curves_path`` every seed's ``history.csv`` is drawn there once, after the last
+    seed, and the PNG is logged to every seed's parent run.
+
+    ``reference_runs`` and ``reference_predictions`` (one per seed, the reference model's
+    ``run.json`` and predictions; the train rule passes them when
+    :func:`~convergence.training.choice.may_equal_reference`) let a model that the choice
+    made identical to the reference reuse the reference's forecasts: when every seed's
+    ``run.json`` records the same effective model configuration and training settings,
+    nothing is trained (the same seed would give the same numbers) and each seed's run and
+    ``run.json`` name the reference's run in ``same_model_as`` (see :func:`_reuse_reference`).
     """
-    import torch
     from mlflow.tracking import MlflowClient
 
     from convergence.tracking.mlflow_tracking import log_artifacts
-    from convergence.training.backtest import train_and_backtest
 
     seeds = [int(seed) for seed in seeds]
     for name, paths in (
@@ -76,11 +89,15 @@ def run(
     ):
         if len(paths) != len(seeds):
             raise ValueError(f"{name}: {len(paths)} paths for {len(seeds)} seeds")
+    for name, paths in (
+        ("reference_runs", reference_runs),
+        ("reference_predictions", reference_predictions),
+    ):
+        if paths and len(paths) != len(seeds):
+            raise ValueError(f"{name}: {len(paths)} paths for {len(seeds)} seeds")
     choice: dict[str, Any] = {}
     training_choice: dict[str, Any] = {}
     if choice_path is not None:
-        from convergence.training.selection import apply_choice
-
         record = read_json(choice_path)
         choice = dict(record["choice"])
         model_cfg = apply_choice(model_cfg, reference_cfg or model_cfg, choice)
@@ -93,8 +110,6 @@ def run(
     settings = TrainingSettings.from_mapping(training_cfg)
     model = ModelSettings.from_mapping(model_cfg)
     log.info("SLURM_JOB_ID=%s", os.environ.get("SLURM_JOB_ID"))
-    # One job = one process: honour the threads Snakemake gave it.
-    torch.set_num_threads(settings.threads)
     inputs = load_forecast_inputs(
         canonical_path=canonical_path,
         ingest_provenance_path=ingest_provenance_path,
@@ -103,6 +118,40 @@ def run(
         training_cfg=training_cfg,
         model_cfg=dict(model_cfg),
     )
+    reference = [read_json(path) for path in reference_runs]
+    if reference and all(
+        same_training(record, model_cfg, settings, seed)
+        for record, seed in zip(reference, seeds, strict=True)
+    ):
+        _reuse_reference(
+            dataset=dataset,
+            model_name=model_name,
+            model_cfg=model_cfg,
+            settings=settings,
+            choice=choice,
+            training_choice=training_choice,
+            seeds=seeds,
+            inputs=inputs,
+            reference=reference,
+            reference_predictions=reference_predictions,
+            reference_curves=reference_curves,
+            tracking_uri=tracking_uri,
+            results_dir=results_dir,
+            experiments_path=experiments_path,
+            predictions_paths=predictions_paths,
+            run_json_paths=run_json_paths,
+            checkpoint_dirs=checkpoint_dirs,
+            curves_path=curves_path,
+        )
+        return
+    # Training needs torch and Lightning; a reused model does not import them.
+    import torch
+
+    from convergence.training.backtest import train_and_backtest
+
+    # One job = one process: honour the threads Snakemake gave it.
+    torch.set_num_threads(settings.threads)
+    seed_runs: dict[str, str] = {}  # parent run id -> its tracking URI
     for position, seed in enumerate(seeds):
         started = time.perf_counter()
         params = {
@@ -140,6 +189,7 @@ def run(
             )
             write_csv_atomic(predictions, predictions_paths[position])
             log_artifacts(MlflowClient(job.context.uri), job.run_id, [predictions_paths[position]])
+            seed_runs[job.run_id] = job.context.uri
         job.write_run_json(
             run_json_paths[position],
             dataset=dataset,
@@ -149,6 +199,7 @@ def run(
             model_cfg=dict(model_cfg),
             selection_choice=choice,
             training_choice=training_choice,
+            training=settings.to_dict(),
             n_predictions=len(predictions),
             folds=sorted(int(k) for k in predictions["fold"].unique()),
         )
@@ -161,3 +212,163 @@ def run(
             predictions_paths[position],
             time.perf_counter() - started,
         )
+    if curves_path is not None:
+        _draw_curves(
+            {
+                seed: Path(folder) / "history.csv"
+                for seed, folder in zip(seeds, checkpoint_dirs, strict=True)
+            },
+            f"{dataset} {model_name}",
+            Path(curves_path),
+        )
+        for run_id, uri in seed_runs.items():
+            log_artifacts(MlflowClient(uri), run_id, [curves_path])
+
+
+def _draw_curves(history_paths: Mapping[int, Path], title: str, path: Path) -> None:
+    import pandas as pd
+
+    from convergence.plotting.training import write_training_curves
+
+    started = time.perf_counter()
+    write_training_curves(
+        {seed: pd.read_csv(history) for seed, history in history_paths.items()}, title, path
+    )
+    log.info(
+        "training curves of %d seeds to %s in %.1f s",
+        len(history_paths),
+        path,
+        time.perf_counter() - started,
+    )
+
+
+def same_training(
+    reference_run: Mapping[str, Any],
+    model_cfg: Mapping[str, Any],
+    settings: TrainingSettings,
+    seed: int,
+) -> bool:
+    """Whether the reference's ``run.json`` records the network this job would train:
+    the same effective model configuration, training settings and seed."""
+    recorded_training = reference_run.get("training")
+    return (
+        recorded_training is not None
+        and int(reference_run["seed"]) == seed
+        and model_values(reference_run["model_cfg"]) == model_values(model_cfg)
+        and TrainingSettings.from_mapping(recorded_training) == settings
+    )
+
+
+def _reuse_reference(
+    *,
+    dataset: str,
+    model_name: str,
+    model_cfg: Mapping[str, Any],
+    settings: TrainingSettings,
+    choice: Mapping[str, Any],
+    training_choice: Mapping[str, Any],
+    seeds: Sequence[int],
+    inputs: Any,
+    reference: Sequence[Mapping[str, Any]],
+    reference_predictions: Sequence[str | Path],
+    reference_curves: str | Path | None,
+    tracking_uri: str | None,
+    results_dir: str | Path,
+    experiments_path: str | Path,
+    predictions_paths: Sequence[str | Path],
+    run_json_paths: Sequence[str | Path],
+    checkpoint_dirs: Sequence[str | Path],
+    curves_path: str | Path | None,
+) -> None:
+    """Record the reference's forecasts as this model's, seed by seed, without training.
+
+    Each seed still gets its own MLflow parent run (params as if trained, tag
+    ``same_model_as`` = the reference's run id, the predictions as artifact), its
+    predictions CSV (the reference's, with this model's name; ``run_id`` keeps the fold
+    runs that made them) and a ``run.json`` whose ``same_model_as`` and
+    ``checkpoint_dir`` point at the reference's checkpoints. The checkpoint folder holds
+    only ``same_model_as.json``.
+    """
+    import shutil
+
+    import pandas as pd
+    from mlflow.tracking import MlflowClient
+
+    from convergence.provenance import write_json_atomic
+    from convergence.tracking.mlflow_tracking import log_artifacts
+
+    reference_model = str(reference[0]["model"])
+    log.info(
+        "%s on %s: the configuration chosen on validation makes it the same network as %s "
+        "(same settings and seeds): its forecasts are reused, nothing is trained",
+        model_name,
+        dataset,
+        reference_model,
+    )
+    for position, seed in enumerate(seeds):
+        same_as = {
+            "model": reference_model,
+            "run_id": reference[position]["run_id"],
+            "checkpoint_dir": reference[position]["checkpoint_dir"],
+        }
+        params = {
+            "dataset": dataset,
+            "model": model_name,
+            "seed": seed,
+            "model_cfg": dict(model_cfg),
+            "selection_choice": dict(choice),
+            "training_choice": dict(training_choice),
+            "training": settings.to_dict(),
+            "same_model_as": reference_model,
+        }
+        with tracked_job(
+            dataset=dataset,
+            model=model_name,
+            run_name=f"{model_name}-seed{seed}",
+            inputs=inputs,
+            params=params,
+            tracking_uri=tracking_uri,
+            results_dir=results_dir,
+            experiments_path=experiments_path,
+            seed=str(seed),
+            same_model_as=str(same_as["run_id"]),
+        ) as job:
+            predictions = pd.read_csv(reference_predictions[position])
+            predictions["model"] = model_name
+            write_csv_atomic(predictions, predictions_paths[position])
+            folder = Path(checkpoint_dirs[position])
+            folder.mkdir(parents=True, exist_ok=True)
+            write_json_atomic(same_as, folder / "same_model_as.json")
+            client = MlflowClient(job.context.uri)
+            log_artifacts(client, job.run_id, [predictions_paths[position]])
+        job.write_run_json(
+            run_json_paths[position],
+            dataset=dataset,
+            model=model_name,
+            seed=seed,
+            checkpoint_dir=str(same_as["checkpoint_dir"]),
+            model_cfg=dict(model_cfg),
+            selection_choice=dict(choice),
+            training_choice=dict(training_choice),
+            training=settings.to_dict(),
+            n_predictions=len(predictions),
+            folds=sorted(int(k) for k in predictions["fold"].unique()),
+            same_model_as=same_as,
+        )
+        log.info("seed %d: %d forecasts of %s reused", seed, len(predictions), reference_model)
+    if curves_path is None:
+        return
+    if reference_curves is not None:
+        shutil.copyfile(reference_curves, curves_path)
+    else:
+        _draw_curves(
+            {
+                seed: Path(record["checkpoint_dir"]) / "history.csv"
+                for seed, record in zip(seeds, reference, strict=True)
+            },
+            f"{dataset} {model_name} (= {reference_model})",
+            Path(curves_path),
+        )
+    for path in run_json_paths:
+        record = read_json(path)
+        log_artifacts(MlflowClient(record["tracking_uri"]), record["run_id"], [curves_path])

@@ -25,8 +25,6 @@ import numpy as np
 import pandas as pd
 import pytorch_lightning as pl
 import torch
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 from mlflow.entities import Metric, RunTag
 from mlflow.tracking import MlflowClient
 from pytorch_lightning.callbacks import EarlyStopping
@@ -54,34 +52,18 @@ from convergence.training.module import ConvergenceForecaster
 log = logging.getLogger(__name__)
 
 
-def write_training_curves(
-    histories: Mapping[int, list[dict[str, float]]], title: str, path: Path
-) -> None:
-    """Training and validation loss per epoch, one panel per fold, to one PNG."""
-    n = max(len(histories), 1)
-    columns = min(n, 4)
-    rows = math.ceil(n / columns)
-    figure = Figure(figsize=(3.2 * columns, 2.6 * rows + 0.4))
-    FigureCanvasAgg(figure)
-    for position, (fold, history) in enumerate(sorted(histories.items()), start=1):
-        axes = figure.add_subplot(rows, columns, position)
-        epochs = [row["epoch"] for row in history]
-        axes.plot(
-            epochs, [row["train_loss"] for row in history], label="train loss (MSE + penalty)"
-        )
-        axes.plot(epochs, [row["train_mse"] for row in history], label="train MSE", linestyle=":")
-        axes.plot(epochs, [row["val_loss"] for row in history], label="validation MSE")
-        axes.set_yscale("log")
-        axes.set_title(f"fold {fold}", fontsize=9)
-        axes.set_xlabel("epoch", fontsize=8)
-        axes.tick_params(labelsize=7)
-        if position == 1:
-            axes.set_ylabel("loss (standardised)", fontsize=8)
-            axes.legend(fontsize=6)
-    figure.suptitle(title, fontsize=10)
-    figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=90)
+HISTORY_COLUMNS = ("fold", "epoch", "train_loss", "train_mse", "val_loss")
+
+
+def history_frame(histories: Mapping[int, list[dict[str, float]]]) -> pd.DataFrame:
+    """Per-epoch losses of every fold as one table (:data:`HISTORY_COLUMNS`)."""
+    rows = [
+        {"fold": fold, **{key: row.get(key, float("nan")) for key in HISTORY_COLUMNS[1:]}}
+        for fold, history in sorted(histories.items())
+        for row in history
+    ]
+    frame = pd.DataFrame(rows, columns=list(HISTORY_COLUMNS))
+    return frame.astype({"fold": int, "epoch": int})
 
 
 def _fold_params(
@@ -214,10 +196,11 @@ def train_and_backtest(
 
     Writes into ``out_dir``: ``fold<k>/best.ckpt`` (the model that forecast the fold's
     test span), with ``training.refit`` also ``fold<k>/early_stopping.ckpt``,
-    ``fold<k>/predictions.csv`` and one ``training_curves.png`` (every fold). With
+    ``fold<k>/predictions.csv`` and ``history.csv`` (per-epoch losses of every fold,
+    :func:`history_frame`; the train stage draws them for all seeds at once). With
     ``tracking`` each fold is a child run of ``tracking.parent_run_id`` with params, tags,
     per-epoch losses and test metrics (one batch per fold), the fold's predictions and
-    checkpoint as artifacts; the curves go to the parent run.
+    checkpoint as artifacts; ``history.csv`` goes to the parent run.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -358,8 +341,8 @@ def train_and_backtest(
             log_artifacts(client, run_id, [best_path], artifact_path="checkpoint")
             client.set_terminated(run_id, "FINISHED")
     if is_global_zero:
-        curves_path = out_dir / "training_curves.png"
-        write_training_curves(histories, f"{dataset} {model_name} seed {seed}", curves_path)
+        history_path = out_dir / "history.csv"
+        write_csv_atomic(history_frame(histories), history_path)
         if tracking is not None:
-            log_artifacts(MlflowClient(tracking.uri), tracking.parent_run_id, [curves_path])
+            log_artifacts(MlflowClient(tracking.uri), tracking.parent_run_id, [history_path])
     return pd.concat(fold_frames, ignore_index=True)

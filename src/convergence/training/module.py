@@ -46,9 +46,10 @@ class ConvergenceForecaster(pl.LightningModule):
         scaling: ``"standard"`` (statistics from :meth:`set_scaling`) or ``"none"``
             (the buffers stay at mean 0, std 1: the unscaled training of earlier versions).
 
-    Logged per epoch: ``train_loss`` (MSE + penalty), ``train_mse`` and ``val_loss``
-    (MSE only, so it is comparable across penalties), all on the standardised scale. The same values are kept in
-    :attr:`history`, one dict per completed training epoch.
+    Kept per completed training epoch in :attr:`history`: ``train_loss`` (MSE + penalty),
+    ``train_mse`` and ``val_loss`` (MSE only, so it is comparable across penalties), all on
+    the standardised scale. Only ``val_loss`` is also logged to Lightning (early stopping
+    and :class:`~convergence.training.callbacks.BestWeights` monitor it).
     """
 
     def __init__(
@@ -175,8 +176,8 @@ class ConvergenceForecaster(pl.LightningModule):
             "train_mse": train_mse / n_train if n_train else float("nan"),
             "val_loss": self._val_loss,
         }
-        self.log("train_loss", row["train_loss"], sync_dist=True)
-        self.log("train_mse", row["train_mse"], sync_dist=True)
+        # Kept in ``history`` only: ``self.log`` costs about a millisecond a call, as much
+        # as a training step of the small data sets, and only ``val_loss`` is monitored.
         self.history.append({"epoch": float(self.current_epoch), **row})
 
     def configure_optimizers(self) -> torch.optim.Optimizer:

@@ -19,7 +19,7 @@ the first fold use that fold only. Every selection fold's validation span ends a
 before the first forecast origin, before every test period of the backtest, so no
 test-period value can change a choice (``test_selection_ignores_test_periods`` checks
 exactly that). The choice is then
-applied to every trained model by :func:`apply_choice`: a model keeps the keys in which
+applied to every trained model by :func:`~convergence.training.choice.apply_choice`: a model keeps the keys in which
 it deliberately differs from the reference (an ablation's switched-off part), and takes
 the choice for the others.
 """
@@ -367,24 +367,3 @@ def _pooled_val_loss(trials: pd.DataFrame) -> float:
         return math.nan
     weights = trials["val_windows"].astype(float)
     return float((trials["val_loss"] * weights).sum() / weights.sum())
-
-
-def apply_choice(
-    model_cfg: Mapping[str, Any], reference_cfg: Mapping[str, Any], choice: Mapping[str, Any]
-) -> dict[str, Any]:
-    """``model_cfg`` with the chosen values for every key it shares with the reference.
-
-    A key whose value in ``model_cfg`` differs from the reference's (after schema
-    defaults) is the model's own design (``cnn_lstm_no_skip``'s ``skip: false``) and is
-    kept; the other chosen keys replace the model's values. The reference itself thus
-    becomes ``{**reference_cfg, **choice}``.
-    """
-    model_full = ModelSettings.from_mapping(model_cfg)
-    reference_full = ModelSettings.from_mapping(reference_cfg)
-    model_values = {**model_full.network, **model_full.module_hparams()}
-    reference_values = {**reference_full.network, **reference_full.module_hparams()}
-    effective = dict(model_cfg)
-    for key, value in choice.items():
-        if model_values.get(key) == reference_values.get(key):
-            effective[key] = value
-    return effective
