@@ -7,6 +7,9 @@ from snakemake.utils import min_version
 
 min_version("9.0")
 
+# Jobs inherit this: MLflow's usage telemetry would try the network (none at run time).
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
 
 # `make quick` points this at the tiny test config; the default run uses config.yaml.
 configfile: os.environ.get("CONVERGENCE_CONFIG", "config.yaml")

@@ -111,11 +111,13 @@ def run_snakemake(layout_root: Path, workdir: Path, cores: int) -> tuple[float, 
 
 
 def train_job_figures(results: Path) -> dict[str, float]:
-    """Fixed cost per train job (mean) and training samples/s from the logs."""
+    """Fixed cost per train job (mean), training samples/s and the train jobs that reused
+    the reference's forecasts (nothing trained) from the logs."""
     benchmarks = {p.stem: p for p in (results / "benchmarks" / "train").glob("*.tsv")}
-    fixed, samples, seconds = [], 0.0, 0.0
+    fixed, samples, seconds, reused = [], 0.0, 0.0, 0
     for log_path in sorted((results / "logs" / "train").glob("*.log")):
         lines = log_path.read_text(errors="replace").splitlines()
+        reused += any("its forecasts are reused" in line for line in lines)
         stamps = [t for t in map(_log_time, lines) if t is not None]
         first_fold = next(
             (_log_time(line) for line in lines if re.search(r": fold 1/\d+, origin", line)), None
@@ -132,6 +134,7 @@ def train_job_figures(results: Path) -> dict[str, float]:
     return {
         "fixed cost per train job (s)": sum(fixed) / len(fixed) if fixed else float("nan"),
         "training samples/s": samples / seconds if seconds else float("nan"),
+        "train jobs reusing the reference": float(reused),
     }
 
 
