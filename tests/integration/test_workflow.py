@@ -194,6 +194,30 @@ def test_selection_choice_is_applied_and_reported(tiny_run: Path) -> None:
         assert "**select** `selection_few_validation_windows`" in summary
 
 
+def test_ablation_made_the_reference_by_the_choice_is_not_trained_again(tiny_run: Path) -> None:
+    """cnn_lstm_no_skip reuses cnn_lstm's forecasts exactly when the choice is skip=False."""
+    import json
+
+    for dataset in ("china", "synthetic"):
+        choice = json.loads((tiny_run / dataset / "selection" / "choice.json").read_text())
+        for seed in (0, 1):
+            reference = tiny_run / dataset / "models" / "cnn_lstm" / f"seed{seed}"
+            variant = tiny_run / dataset / "models" / "cnn_lstm_no_skip" / f"seed{seed}"
+            record = json.loads((variant / "run.json").read_text())
+            checkpoints = variant / f"cnn_lstm_no_skip-seed{seed}"
+            if choice["choice"]["skip"] is False:
+                reference_run = json.loads((reference / "run.json").read_text())
+                assert record["same_model_as"]["run_id"] == reference_run["run_id"]
+                assert not list(checkpoints.rglob("*.ckpt"))
+                pd.testing.assert_frame_equal(
+                    pd.read_csv(variant / "predictions.csv").drop(columns="model"),
+                    pd.read_csv(reference / "predictions.csv").drop(columns="model"),
+                )
+            else:
+                assert "same_model_as" not in record
+                assert (checkpoints / "fold0" / "best.ckpt").is_file()
+
+
 def write_new_dataset(workdir: Path, values: list[tuple[str, int, str, str]]) -> Path:
     csv = workdir / "regions.csv"
     csv.write_text(

@@ -22,7 +22,6 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from scipy import stats
 
 from convergence.errors import InputError
 from convergence.measures.normalize import check_wide, entity_labels, period_labels
@@ -323,6 +322,10 @@ def trend_slope(periods_numeric: npt.ArrayLike, values: npt.ArrayLike) -> dict[s
     dof = x.size - 2
     stderr = float(np.sqrt(np.sum(residuals**2) / dof / sxx))
     if stderr > 0:
+        # Imported here: scipy.stats costs ~0.5 s, and most importers of the measures
+        # (every figure job) never test a trend.
+        from scipy import stats
+
         t_stat = slope / stderr
         p_value = float(2.0 * stats.t.sf(abs(t_stat), dof))
     elif slope == 0:  # constant y: no trend at all
