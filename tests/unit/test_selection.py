@@ -91,7 +91,6 @@ def test_apply_choice_keeps_what_a_model_changes_on_purpose() -> None:
     assert apply_choice(lstm, REFERENCE, choice) == {**lstm, **choice}
 
 
-
 def test_may_equal_reference_only_when_every_difference_is_searched() -> None:
     grid = {"pooling": ["max", "none"], "skip": [True, False]}
     no_skip = {**REFERENCE, "skip": False}
