@@ -15,7 +15,6 @@ from pathlib import Path
 from types import TracebackType
 
 _FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-_EXIT_HOOK: list[bool] = []  # registered once per process
 
 
 def skip_collection_at_exit() -> None:
@@ -26,15 +25,14 @@ def skip_collection_at_exit() -> None:
     tears them down (0.2 s with this), for every one of the pipeline's ~100 jobs. Nothing
     is skipped but the cycle search: files, logs and MLflow's database are closed by then.
     """
+    atexit.unregister(gc.freeze)  # once per process, however often it is called
     atexit.register(gc.freeze)
 
 
 def configure_logging(log_file: str | Path | None, level: int = logging.INFO) -> None:
     """Send log records to ``log_file`` (created with its folder) and to stderr, and
     :func:`skip_collection_at_exit` (once per process)."""
-    if not _EXIT_HOOK:
-        skip_collection_at_exit()
-        _EXIT_HOOK.append(True)
+    skip_collection_at_exit()
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if log_file is not None:
         Path(log_file).parent.mkdir(parents=True, exist_ok=True)

@@ -3,8 +3,10 @@
 One process trains the seeds one after another (imports and data loading are paid once
 per job, not per seed). Each seed opens its own parent run ``<model>-seed<seed>`` in the
 data set's experiment (one child run per fold) and writes its own predictions CSV and
-``run.json``; fold checkpoints and training curves go to the seed's checkpoint folder
-(declared outputs of the rule).
+``run.json``; fold checkpoints and the per-epoch ``history.csv`` go to the seed's
+checkpoint folder (declared outputs of the rule), and one figure draws every seed's
+training curves. A model that the chosen configuration makes the reference itself reuses
+the reference's outputs instead of training (:func:`_reuse_reference`).
 """
 
 from __future__ import annotations
@@ -77,9 +79,6 @@ def run(
     nothing is trained (the same seed would give the same numbers) and each seed's run and
     ``run.json`` name the reference's run in ``same_model_as`` (see :func:`_reuse_reference`).
     """
-    from mlflow.tracking import MlflowClient
-
-    from convergence.tracking.mlflow_tracking import log_artifacts
 
     seeds = [int(seed) for seed in seeds]
     for name, paths in (
@@ -95,6 +94,8 @@ def run(
     ):
         if paths and len(paths) != len(seeds):
             raise ValueError(f"{name}: {len(paths)} paths for {len(seeds)} seeds")
+    if reference_runs and curves_path is not None and reference_curves is None:
+        raise ValueError("reference_runs with curves_path need the reference's reference_curves")
     choice: dict[str, Any] = {}
     training_choice: dict[str, Any] = {}
     if choice_path is not None:
@@ -154,21 +155,15 @@ def run(
     seed_runs: dict[str, str] = {}  # parent run id -> its tracking URI
     for position, seed in enumerate(seeds):
         started = time.perf_counter()
-        params = {
-            "dataset": dataset,
-            "model": model_name,
-            "seed": seed,
-            "model_cfg": dict(model_cfg),
-            "selection_choice": choice,
-            "training_choice": training_choice,
-            "training": settings.to_dict(),
-        }
+        record = _seed_record(
+            dataset, model_name, seed, model_cfg, choice, training_choice, settings
+        )
         with tracked_job(
             dataset=dataset,
             model=model_name,
             run_name=f"{model_name}-seed{seed}",
             inputs=inputs,
-            params=params,
+            params=record,
             tracking_uri=tracking_uri,
             results_dir=results_dir,
             experiments_path=experiments_path,
@@ -188,18 +183,12 @@ def run(
                 tracking=job.context,
             )
             write_csv_atomic(predictions, predictions_paths[position])
-            log_artifacts(MlflowClient(job.context.uri), job.run_id, [predictions_paths[position]])
             seed_runs[job.run_id] = job.context.uri
+            _log_to_runs({job.run_id: job.context.uri}, predictions_paths[position])
         job.write_run_json(
             run_json_paths[position],
-            dataset=dataset,
-            model=model_name,
-            seed=seed,
+            **record,
             checkpoint_dir=str(checkpoint_dirs[position]),
-            model_cfg=dict(model_cfg),
-            selection_choice=choice,
-            training_choice=training_choice,
-            training=settings.to_dict(),
             n_predictions=len(predictions),
             folds=sorted(int(k) for k in predictions["fold"].unique()),
         )
@@ -221,8 +210,39 @@ def run(
             f"{dataset} {model_name}",
             Path(curves_path),
         )
-        for run_id, uri in seed_runs.items():
-            log_artifacts(MlflowClient(uri), run_id, [curves_path])
+        _log_to_runs(seed_runs, curves_path)
+
+
+def _seed_record(
+    dataset: str,
+    model_name: str,
+    seed: int,
+    model_cfg: Mapping[str, Any],
+    choice: Mapping[str, Any],
+    training_choice: Mapping[str, Any],
+    settings: TrainingSettings,
+) -> dict[str, Any]:
+    """What a seed's MLflow params and its ``run.json`` both record: the effective
+    configuration (:func:`same_training` compares against the ``run.json`` copy)."""
+    return {
+        "dataset": dataset,
+        "model": model_name,
+        "seed": seed,
+        "model_cfg": dict(model_cfg),
+        "selection_choice": dict(choice),
+        "training_choice": dict(training_choice),
+        "training": settings.to_dict(),
+    }
+
+
+def _log_to_runs(seed_runs: Mapping[str, str], path: str | Path) -> None:
+    """Log one file to every seed's parent run (run id -> tracking URI)."""
+    from mlflow.tracking import MlflowClient
+
+    from convergence.tracking.mlflow_tracking import log_artifacts
+
+    for run_id, uri in seed_runs.items():
+        log_artifacts(MlflowClient(uri), run_id, [path])
 
 
 def _draw_curves(history_paths: Mapping[int, Path], title: str, path: Path) -> None:
@@ -287,15 +307,13 @@ def _reuse_reference(
     predictions CSV (the reference's, with this model's name; ``run_id`` keeps the fold
     runs that made them) and a ``run.json`` whose ``same_model_as`` and
     ``checkpoint_dir`` point at the reference's checkpoints. The checkpoint folder holds
-    only ``same_model_as.json``.
+    only ``same_model_as.json``; the training curves are the reference's figure.
     """
     import shutil
 
     import pandas as pd
-    from mlflow.tracking import MlflowClient
 
     from convergence.provenance import write_json_atomic
-    from convergence.tracking.mlflow_tracking import log_artifacts
 
     reference_model = str(reference[0]["model"])
     log.info(
@@ -305,28 +323,22 @@ def _reuse_reference(
         dataset,
         reference_model,
     )
+    seed_runs: dict[str, str] = {}  # parent run id -> its tracking URI
     for position, seed in enumerate(seeds):
         same_as = {
             "model": reference_model,
             "run_id": reference[position]["run_id"],
             "checkpoint_dir": reference[position]["checkpoint_dir"],
         }
-        params = {
-            "dataset": dataset,
-            "model": model_name,
-            "seed": seed,
-            "model_cfg": dict(model_cfg),
-            "selection_choice": dict(choice),
-            "training_choice": dict(training_choice),
-            "training": settings.to_dict(),
-            "same_model_as": reference_model,
-        }
+        record = _seed_record(
+            dataset, model_name, seed, model_cfg, choice, training_choice, settings
+        )
         with tracked_job(
             dataset=dataset,
             model=model_name,
             run_name=f"{model_name}-seed{seed}",
             inputs=inputs,
-            params=params,
+            params={**record, "same_model_as": reference_model},
             tracking_uri=tracking_uri,
             results_dir=results_dir,
             experiments_path=experiments_path,
@@ -339,36 +351,17 @@ def _reuse_reference(
             folder = Path(checkpoint_dirs[position])
             folder.mkdir(parents=True, exist_ok=True)
             write_json_atomic(same_as, folder / "same_model_as.json")
-            client = MlflowClient(job.context.uri)
-            log_artifacts(client, job.run_id, [predictions_paths[position]])
+            seed_runs[job.run_id] = job.context.uri
+            _log_to_runs({job.run_id: job.context.uri}, predictions_paths[position])
         job.write_run_json(
             run_json_paths[position],
-            dataset=dataset,
-            model=model_name,
-            seed=seed,
+            **record,
             checkpoint_dir=str(same_as["checkpoint_dir"]),
-            model_cfg=dict(model_cfg),
-            selection_choice=dict(choice),
-            training_choice=dict(training_choice),
-            training=settings.to_dict(),
             n_predictions=len(predictions),
             folds=sorted(int(k) for k in predictions["fold"].unique()),
             same_model_as=same_as,
         )
         log.info("seed %d: %d forecasts of %s reused", seed, len(predictions), reference_model)
-    if curves_path is None:
-        return
-    if reference_curves is not None:
+    if curves_path is not None and reference_curves is not None:  # both, or neither (run)
         shutil.copyfile(reference_curves, curves_path)
-    else:
-        _draw_curves(
-            {
-                seed: Path(record["checkpoint_dir"]) / "history.csv"
-                for seed, record in zip(seeds, reference, strict=True)
-            },
-            f"{dataset} {model_name} (= {reference_model})",
-            Path(curves_path),
-        )
-    for path in run_json_paths:
-        record = read_json(path)
-        log_artifacts(MlflowClient(record["tracking_uri"]), record["run_id"], [curves_path])
+        _log_to_runs(seed_runs, curves_path)
