@@ -33,6 +33,21 @@ include: "workflow/rules/figures.smk"
 include: "workflow/rules/figures_evaluation.smk"
 
 
+# One process imports torch, Lightning, MLflow and the rest once; the jobs' scripts run in
+# forks of it (convergence.forkserver). Hooks run only when there are jobs to run.
+onstart:
+    if config["forkserver"]:
+        forkserver.start(f"{RESULTS}/logs/forkserver.log")
+
+
+onsuccess:
+    forkserver.stop()
+
+
+onerror:
+    forkserver.stop()
+
+
 rule all:
     input:
         all_targets(),

@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+from convergence import forkserver
 from convergence.config import validate_config
 from convergence.plotting import (
     CONVERGENCE_FIGURES,

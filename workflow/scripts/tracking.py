@@ -1,5 +1,9 @@
 """Snakemake glue: create MLflow experiments before training jobs fan out."""
 
+from convergence.forkserver import delegate
+
+delegate()  # in the run's forkserver, if there is one; then this exits
+
 from typing import TYPE_CHECKING
 
 from convergence.logging import configure_logging
