@@ -3,7 +3,9 @@
 Runs Snakemake end to end on one or more configs, each in a fresh temporary results
 folder, for the current working tree and (``--previous REF``) for an earlier commit
 checked out in a temporary git worktree, one after the other on the same machine, and
-prints one table per config with the layouts side by side:
+prints one table per config with the layouts side by side (this tree is also run with
+``forkserver: false``, every job in its own interpreter, unless
+``--no-forkserver-column``):
 
 * wall time of the whole run and the number of jobs;
 * per rule: jobs and summed wall seconds (Snakemake ``benchmark:`` files);
@@ -20,7 +22,7 @@ Configs: ``quick`` is ``tests/integration/config.yaml``; ``mid`` is each layout'
 no selection search (the previous layout has none); ``default`` is the full default
 config (long: the number ``make run`` takes).
 
-    .venv/bin/python benchmarks/pipeline.py                      # quick and mid, both layouts
+    .venv/bin/python benchmarks/pipeline.py                      # quick and mid, all layouts
     .venv/bin/python benchmarks/pipeline.py --configs default --previous none
     .venv/bin/python benchmarks/pipeline.py --from-run /tmp/clone \\
         --output benchmarks/results/default_run.md    # figures of a finished `make run`
@@ -177,11 +179,17 @@ def summarise_results(workdir: Path) -> pd.DataFrame:
     return pd.DataFrame({"value": figures}), rules.set_index("rule")
 
 
-def benchmark_layout(layout: str, layout_root: Path, config_name: str, cores: int) -> dict:
-    with tempfile.TemporaryDirectory(prefix=f"bench-{layout}-") as tmp:
+def benchmark_layout(
+    layout: str,
+    layout_root: Path,
+    config_name: str,
+    cores: int,
+    overrides: dict[str, Any] | None = None,
+) -> dict:
+    with tempfile.TemporaryDirectory(prefix="bench-layout-") as tmp:
         workdir = Path(tmp)
         results = workdir / "results"
-        config = reduced_config(layout_root, config_name, results)
+        config = {**reduced_config(layout_root, config_name, results), **(overrides or {})}
         (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
         print(f"[{config_name}] {layout}: running ...", flush=True)
         wall, code, output = run_snakemake(layout_root, workdir, cores)
@@ -217,6 +225,11 @@ def main() -> None:
         help="git ref of the layout to compare with ('none' to skip)",
     )
     parser.add_argument("--cores", type=int, default=2)
+    parser.add_argument(
+        "--no-forkserver-column",
+        action="store_true",
+        help="skip the run of this tree with forkserver: false",
+    )
     parser.add_argument(
         "--output",
         default=None,
@@ -257,22 +270,26 @@ def main() -> None:
             Path(args.output).parent.mkdir(parents=True, exist_ok=True)
             Path(args.output).write_text("\n".join(report) + "\n")
         return
-    layouts: dict[str, Path] = {"current": ROOT}
+    # Name -> (source tree, config overrides). The same tree without the forkserver shows
+    # what a job's own interpreter start-up costs.
+    layouts: dict[str, tuple[Path, dict[str, Any]]] = {"current": (ROOT, {})}
+    if not args.no_forkserver_column:
+        layouts["current, no forkserver"] = (ROOT, {"forkserver": False})
     tmp_root = Path(tempfile.mkdtemp(prefix="bench-layouts-"))
     try:
         if args.previous != "none":
-            layouts[f"previous ({args.previous})"] = previous_worktree(
-                args.previous, tmp_root / "previous"
+            layouts[f"previous ({args.previous})"] = (
+                previous_worktree(args.previous, tmp_root / "previous"),
+                {},
             )
         for config_name in args.configs:
             results = {
-                name: benchmark_layout(name, root, config_name, args.cores)
-                for name, root in layouts.items()
+                name: benchmark_layout(name, root, config_name, args.cores, overrides)
+                for name, (root, overrides) in layouts.items()
             }
             figures = pd.DataFrame({name: r["figures"] for name, r in results.items()})
-            if len(results) == 2:
-                current, previous = figures.columns
-                figures["previous / current"] = figures[previous] / figures[current]
+            for other in list(figures.columns[1:]):
+                figures[f"{other} / current"] = figures[other] / figures["current"]
             per_rule = pd.concat(
                 {name: r["rules"] for name, r in results.items()}, axis=1
             ).sort_index()
@@ -287,7 +304,7 @@ def main() -> None:
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text("\n".join(report) + "\n")
     finally:
-        if len(layouts) > 1:
+        if (tmp_root / "previous").exists():
             subprocess.run(
                 [
                     "git",

@@ -10,7 +10,8 @@ process (the *client*) hands the server its script, arguments, working directory
 environment and standard streams, and the server forks a *child* that runs the script
 exactly as ``python script`` would, with the client's streams, folder and environment.
 The client waits, forwards signals, and exits with the child's status, so Snakemake sees
-an ordinary job. Without a server (``--no-hooks``, a cluster node, another interpreter)
+an ordinary job. Without a server (``--no-hooks``, a cluster node or allocation, another
+interpreter)
 :func:`delegate` returns at once and the script runs in its own process: same code, same
 numbers, only the imports are paid again.
 
@@ -38,6 +39,7 @@ import time
 import traceback
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from types import TracebackType
 from typing import NoReturn
 
 #: Environment variable that names the server's socket; jobs inherit it from Snakemake.
@@ -74,6 +76,7 @@ PRELOAD: tuple[str, ...] = (
 )
 
 _LENGTH = struct.Struct("!I")
+_FOLDER_PREFIX = "convergence-forkserver-"
 _STREAMS = 3  # stdin, stdout, stderr
 
 
@@ -118,8 +121,14 @@ def _receive_message(conn: socket.socket, max_fds: int = 0) -> tuple[dict | None
 
 
 def _interpreter() -> dict:
-    """What must match between client and server for a fork to run the client's code."""
-    return {"executable": os.path.realpath(sys.executable), "prefix": sys.prefix}
+    """What must match between client and server for a fork to run the client's job: the
+    same Python environment, and the same SLURM allocation (a job that a cluster executor
+    placed in its own allocation must not run in the server's)."""
+    return {
+        "executable": os.path.realpath(sys.executable),
+        "prefix": sys.prefix,
+        "slurm_job": os.environ.get("SLURM_JOB_ID"),
+    }
 
 
 # --------------------------------------------------------------------------- client
@@ -289,8 +298,9 @@ def _run_child(conn: socket.socket, request: dict, fds: Sequence[int]) -> NoRetu
             status = 0
         except SystemExit as exit_request:
             status = _exit_status(exit_request.code)
-        except BaseException:  # what the interpreter does with an uncaught exception
-            sys.excepthook(*sys.exc_info())
+        except BaseException as error:  # what the interpreter does with an uncaught one
+            trimmed = _from_script(error.__traceback__, sys.argv[0])
+            sys.excepthook(type(error), error.with_traceback(trimmed), trimmed)
             status = 1
         atexit._run_exitfuncs()
     except BaseException:
@@ -302,6 +312,14 @@ def _run_child(conn: socket.socket, request: dict, fds: Sequence[int]) -> NoRetu
             _send_message(conn, {"status": status})
         finally:
             os._exit(status)
+
+
+def _from_script(tb: TracebackType | None, script: str) -> TracebackType | None:
+    """The traceback from the script's frame on, as ``python script`` would print it."""
+    frame = tb
+    while frame is not None and frame.tb_frame.f_code.co_filename != script:
+        frame = frame.tb_next
+    return frame or tb
 
 
 def _exit_status(code: object) -> int:
@@ -330,7 +348,7 @@ def start(log_path: str | Path, preload: Iterable[str] = PRELOAD) -> str:
 
     Sets :data:`SOCKET_ENV` in this process's environment, which the jobs inherit.
     """
-    folder = tempfile.mkdtemp(prefix="convergence-forkserver-")
+    folder = tempfile.mkdtemp(prefix=_FOLDER_PREFIX)
     socket_path = os.path.join(folder, "socket")
     Path(log_path).parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "w", encoding="utf-8") as log:
@@ -369,8 +387,10 @@ def _remove_socket(socket_path: str) -> None:
     """Remove the socket and the private folder :func:`start` made for it."""
     with contextlib.suppress(FileNotFoundError):
         os.remove(socket_path)
-    with contextlib.suppress(OSError):  # not empty or not ours: leave it
-        os.rmdir(os.path.dirname(socket_path))
+    folder = os.path.dirname(socket_path)
+    if os.path.basename(folder).startswith(_FOLDER_PREFIX):
+        with contextlib.suppress(OSError):
+            os.rmdir(folder)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

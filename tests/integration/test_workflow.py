@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -258,6 +259,16 @@ def regions_rows() -> list[tuple[str, int, str, str]]:
             rows.append((region, year, "farm_output", f"{farm0 + 0.5 * (year - 2000):.2f}"))
             rows.append((region, year, "ict_output", f"{ict0 * 1.2 ** (year - 2000):.4f}"))
     return rows
+
+
+def test_heavy_jobs_ran_in_the_forkserver_which_stopped(tiny_run: Path) -> None:
+    log = (tiny_run / "logs" / "forkserver.log").read_text()
+    ready = re.search(r"ready in [\d.]+ s on (\S+)", log)
+    served = re.search(r"stopped after (\d+) jobs", log)
+    assert ready and served, log
+    train_jobs = len(list((tiny_run / "benchmarks" / "train").glob("*.tsv")))
+    assert train_jobs > 0 and int(served.group(1)) >= train_jobs
+    assert not Path(ready.group(1)).exists()  # socket removed by the onsuccess hook
 
 
 def test_new_dataset_runs_without_code(tmp_path: Path) -> None:

@@ -30,6 +30,7 @@ LAYERS: dict[str, int] = {
     "training": 7,
     "analysis": 8,
     "stages": 9,
+    "forkserver": 10,  # imports the stages by name, before it forks the jobs
 }
 HEAVY = ("torch", "pytorch_lightning", "lightning", "mlflow")
 
