@@ -13,7 +13,9 @@ The client waits, forwards signals, and exits with the child's status, so Snakem
 an ordinary job. Without a server (``--no-hooks``, a cluster node or allocation, another
 interpreter)
 :func:`delegate` returns at once and the script runs in its own process: same code, same
-numbers, only the imports are paid again.
+numbers, only the imports are paid again. A child that crashes (a signal ends it with
+no status while nobody signalled the job) is logged in the server's log, and the job
+runs again in its own process.
 
 Each child is a fresh fork of a server that has only imported modules: no state passes
 from one job to the next. What a job measures of itself (Snakemake's ``benchmark:`` CPU
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import faulthandler
 import gc
 import json
 import os
@@ -77,6 +80,9 @@ PRELOAD: tuple[str, ...] = (
 
 _LENGTH = struct.Struct("!I")
 _FOLDER_PREFIX = "convergence-forkserver-"
+# Set in a child once its job is over, so that the client closing its end (because the
+# status arrived) is not taken for the client being killed.
+_job_over = threading.Event()
 _STREAMS = 3  # stdin, stdout, stderr
 
 
@@ -167,28 +173,45 @@ def delegate(argv: Sequence[str] | None = None) -> None:
         reason = (reply or {}).get("refused", "no answer")
         print(f"forkserver at {path} refused the job ({reason}); running here", file=sys.stderr)
         return
-    _wait_for_child(conn, int(reply["pid"]))
+    _wait_for_child(conn, int(reply["pid"]))  # returns only if the child crashed
 
 
-def _wait_for_child(conn: socket.socket, pid: int) -> NoReturn:
-    """Forward termination signals to the child; exit with its status."""
+def _wait_for_child(conn: socket.socket, pid: int) -> None:
+    """Forward termination signals to the child; exit with its status.
+
+    Returns only when the child crashed (ended with no status while nobody signalled the
+    job): the caller then runs the job in this process, so that a crash of a forked child
+    costs the job's time again, not the run.
+    """
+    forwarded: list[int] = []
 
     def forward(signum: int, _frame: object) -> None:
+        forwarded.append(signum)
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signum)
 
-    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(signum, forward)
+    previous = {
+        signum: signal.signal(signum, forward)
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+    }
     try:
         reply, _ = _receive_message(conn)
     except OSError:
         reply = None
-    if reply is None or "status" not in reply:
-        print(f"forkserver child {pid} ended without an exit status", file=sys.stderr)
-        os._exit(1)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(int(reply["status"]))
+    conn.close()
+    if reply is not None and "status" in reply:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(int(reply["status"]))
+    if forwarded:
+        os._exit(128 + forwarded[0])
+    for signum, handler in previous.items():
+        signal.signal(signum, handler)
+    print(
+        f"forkserver child {pid} ended without an exit status (crashed); running the job here",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 # --------------------------------------------------------------------------- server
@@ -225,7 +248,6 @@ def serve(
     # Children share the imported modules' pages until they write to them.
     gc.collect()
     gc.freeze()
-    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
     print(
         f"forkserver: ready in {time.perf_counter() - started:.2f} s on {socket_path}",
         file=sys.stderr,
@@ -233,10 +255,12 @@ def serve(
     )
     listener.settimeout(poll_seconds)
     served = 0
+    jobs: dict[int, str] = {}  # running children: pid -> script arguments
     while os.path.exists(socket_path) and (watch_pid is None or _alive(watch_pid)):
         try:
             conn, _ = listener.accept()
         except TimeoutError:
+            _reap(jobs)
             continue
         conn.settimeout(None)
         try:
@@ -255,10 +279,31 @@ def serve(
         if pid == 0:
             listener.close()
             _run_child(conn, request, fds)
+        jobs[pid] = " ".join(request["argv"])
         served += 1
         _close(conn, fds)
+        _reap(jobs)
+    _reap(jobs)
     _remove_socket(socket_path)
     print(f"forkserver: stopped after {served} jobs", file=sys.stderr, flush=True)
+
+
+def _reap(jobs: dict[int, str]) -> None:
+    """Collect finished children; log those that a signal ended (their client can only
+    say that no status came)."""
+    for pid in list(jobs):
+        try:
+            done, status = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            done, status = pid, 0
+        if done == 0:
+            continue
+        script = jobs.pop(pid)
+        if os.WIFSIGNALED(status):
+            name = signal.Signals(os.WTERMSIG(status)).name
+            print(
+                f"forkserver: child {pid} ({script}) ended by {name}", file=sys.stderr, flush=True
+            )
 
 
 def _alive(pid: int) -> bool:
@@ -281,7 +326,7 @@ def _run_child(conn: socket.socket, request: dict, fds: Sequence[int]) -> NoRetu
     """In the fork: become the client's process, run its script, report the status."""
     status = 1
     try:
-        signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # the job may wait for its own children
+        faulthandler.enable()  # a crash prints the Python stack to the job's stderr
         for target, fd in enumerate(fds):
             os.dup2(fd, target)
             os.close(fd)
@@ -306,6 +351,7 @@ def _run_child(conn: socket.socket, request: dict, fds: Sequence[int]) -> NoRetu
     except BaseException:
         traceback.print_exc()
     finally:
+        _job_over.set()
         try:
             sys.stdout.flush()
             sys.stderr.flush()
@@ -336,7 +382,7 @@ def _exit_when_closed(conn: socket.socket) -> None:
         closed = conn.recv(1) == b""
     except OSError:
         closed = True
-    if closed:
+    if closed and not _job_over.is_set():
         os.kill(os.getpid(), signal.SIGTERM)
 
 

@@ -39,6 +39,12 @@ if mode == "report":
     sys.exit(int(sys.argv[2]))
 if mode == "raise":
     raise ValueError("bad value in the job")
+if mode == "crash":
+    if os.environ.get("CONVERGENCE_FORKSERVER_CHILD"):
+        import signal
+        os.kill(os.getpid(), signal.SIGSEGV)
+    print(json.dumps({"pid": os.getpid(), "child": None}))
+    sys.exit(0)
 if mode == "sleep":
     open(sys.argv[2], "w").write(str(os.getpid()))
     time.sleep(60)
@@ -139,6 +145,25 @@ def test_uncaught_exception_exits_1_with_its_traceback(
     assert "ValueError: bad value in the job" in result.stderr
     # The traceback starts at the script, as the job's own interpreter would print it.
     assert "runpy" not in result.stderr and "forkserver.py" not in result.stderr
+
+
+def test_a_crashed_child_is_logged_and_its_job_runs_in_the_client(
+    server: tuple[Path, subprocess.Popen], script: Path, tmp_path: Path
+) -> None:
+    socket_path, process = server
+    result = run_job(script, socket_path, "crash", cwd=tmp_path)
+    assert result.returncode == 0
+    assert "ended without an exit status (crashed); running the job here" in result.stderr
+    assert "Fatal Python error: Segmentation fault" in result.stderr  # the child's stack
+    # The next job is served as usual, and the server logs the crash it reaped.
+    assert json.loads(run_job(script, socket_path, "report", "0", cwd=tmp_path).stdout)["child"]
+    forkserver.stop(str(socket_path))
+    process.wait(timeout=10)
+    log = process.stderr.read()
+    assert "job.py crash) ended by SIGSEGV" in log
+    # A job that ends normally is not reported as ended by a signal (its watchdog saw the
+    # client close after the status, not before).
+    assert log.count("ended by") == 1
 
 
 def test_without_a_server_the_job_runs_in_its_own_process(script: Path, tmp_path: Path) -> None:
