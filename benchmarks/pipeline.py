@@ -165,6 +165,23 @@ def snakemake_run_stats(workdir: Path) -> tuple[float, float]:
     return float("nan"), float("nan")
 
 
+def run_origin(workdir: Path) -> tuple[str, str, str]:
+    """The commit checked out in ``workdir`` and the first and last timestamps of the
+    Snakemake log that :func:`snakemake_run_stats` reads."""
+    commit = subprocess.run(
+        ["git", "-C", str(workdir), "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    stamps: list[str] = []
+    for log_path in sorted((workdir / ".snakemake" / "log").glob("*.snakemake.log"))[::-1]:
+        text = log_path.read_text(errors="replace")
+        if re.search(r"(\d+) of \1 steps \(100%\) done", text):
+            stamps = re.findall(r"^\[(\w{3} \w{3} +\d+ [\d:]+ \d{4})\]", text, re.M)
+            break
+    return commit or "unknown", stamps[0] if stamps else "?", stamps[-1] if stamps else "?"
+
+
 def summarise_results(workdir: Path) -> pd.DataFrame:
     """The figures of a finished run in ``workdir`` (e.g. a fresh clone after ``make run``)."""
     results = workdir / "results"
@@ -251,16 +268,13 @@ def main() -> None:
     load = os.getloadavg()[0]
     if args.from_run is not None:
         emit(f"# benchmarks/pipeline.py --from-run {args.from_run}")
-    else:
+        emit()
+        commit, began, ended = run_origin(Path(args.from_run))
         emit(
-            f"# benchmarks/pipeline.py --configs {' '.join(args.configs)} --previous {args.previous}"
+            f"machine: {os.cpu_count()} CPUs; run of commit {commit}, Snakemake log from "
+            f"{began} to {ended}; summarised {datetime.now():%Y-%m-%d %H:%M} (the load "
+            "during the run is not recorded here)"
         )
-    emit()
-    emit(
-        f"machine: {os.cpu_count()} CPUs, --cores {args.cores}, load average {load:.2f} "
-        f"at start, {datetime.now():%Y-%m-%d %H:%M}"
-    )
-    if args.from_run is not None:
         figures, rules = summarise_results(Path(args.from_run))
         emit(f"\n## finished run in {args.from_run}\n")
         emit(figures.to_markdown(floatfmt=".2f"))
@@ -270,6 +284,12 @@ def main() -> None:
             Path(args.output).parent.mkdir(parents=True, exist_ok=True)
             Path(args.output).write_text("\n".join(report) + "\n")
         return
+    emit(f"# benchmarks/pipeline.py --configs {' '.join(args.configs)} --previous {args.previous}")
+    emit()
+    emit(
+        f"machine: {os.cpu_count()} CPUs, --cores {args.cores}, load average {load:.2f} "
+        f"at start, {datetime.now():%Y-%m-%d %H:%M}"
+    )
     # Name -> (source tree, config overrides). The same tree without the forkserver shows
     # what a job's own interpreter start-up costs.
     layouts: dict[str, tuple[Path, dict[str, Any]]] = {"current": (ROOT, {})}
