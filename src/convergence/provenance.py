@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import datetime as _dt
+import functools
 import hashlib
 import importlib.metadata
 import json
@@ -112,6 +113,27 @@ def module_file(module: str, package_dir: Path = PACKAGE_DIR) -> Path:
     return target.with_suffix(".py")
 
 
+@functools.lru_cache(maxsize=512)
+def _convergence_import_names(source: str) -> tuple[str, ...]:
+    """Dotted names under ``convergence`` that a module's source imports.
+
+    Keyed by the source text, so a Snakefile that fingerprints many rules parses each
+    module once, and an edited module is parsed again.
+    """
+    names: list[str] = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            candidates = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            candidates = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+        else:
+            continue
+        names.extend(
+            name for name in candidates if name == "convergence" or name.startswith("convergence.")
+        )
+    return tuple(names)
+
+
 def imported_modules(module: str, package_dir: Path = PACKAGE_DIR) -> set[str]:
     """``convergence`` modules one module imports, at top level or inside functions.
 
@@ -120,21 +142,12 @@ def imported_modules(module: str, package_dir: Path = PACKAGE_DIR) -> set[str]:
     (Python runs their ``__init__``).
     """
     path = module_file(module, package_dir)
-    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     found: set[str] = set()
-    for node in ast.walk(tree):
-        names: list[str] = []
-        if isinstance(node, ast.Import):
-            names = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
-        for name in names:
-            if name != "convergence" and not name.startswith("convergence."):
-                continue
-            if not module_file(name, package_dir).is_file():
-                continue  # ``from convergence.x import function``
-            parts = name.split(".")
-            found.update(".".join(parts[:i]) for i in range(2, len(parts) + 1))
+    for name in _convergence_import_names(path.read_text(encoding="utf-8")):
+        if name == "convergence" or not module_file(name, package_dir).is_file():
+            continue  # ``from convergence.x import function``
+        parts = name.split(".")
+        found.update(".".join(parts[:i]) for i in range(2, len(parts) + 1))
     return found
 
 

@@ -136,3 +136,14 @@ def test_fingerprint_follows_the_import_closure(
     with open(package_copy / changed, "a", encoding="utf-8") as handle:
         handle.write("\n# changed\n")
     assert (code_fingerprint(stage, package_copy) != before) is reruns
+
+
+def test_an_import_added_after_a_first_fingerprint_joins_the_closure(package_copy: Path) -> None:
+    # Parsed imports are cached by source text; an edited module must be parsed again.
+    stage = "convergence.stages.ingest"
+    assert "convergence.plotting.evaluation" not in import_closure(stage, package_copy)
+    before = code_fingerprint(stage, package_copy)
+    with open(package_copy / "stages/ingest.py", "a", encoding="utf-8") as handle:
+        handle.write("\n\ndef _late():\n    import convergence.plotting.evaluation  # noqa\n")
+    assert "convergence.plotting.evaluation" in import_closure(stage, package_copy)
+    assert code_fingerprint(stage, package_copy) != before
