@@ -3,7 +3,9 @@
 Trains the CNN-LSTM on the synthetic generator (N entities x 60 periods, window 8,
 horizon 3) for a fixed number of epochs, once through the project's Lightning path
 (ConvergenceForecaster + WindowDataModule + Trainer) and once with a hand-written loop
-over the same device tensors, same batch size, optimizer and loss. Prints one table.
+over the same device tensors, same batch size, optimizer and loss; and the Lightning path
+once more with the garbage collector frozen (``gc.freeze``, as in the forkserver's jobs).
+Prints one table.
 
     .venv/bin/python benchmarks/training_overhead.py --entities 1000 10000 --epochs 3
 """
@@ -11,6 +13,7 @@ over the same device tensors, same batch size, optimizer and loss. Prints one ta
 from __future__ import annotations
 
 import argparse
+import gc
 import resource
 import time
 
@@ -153,7 +156,7 @@ def main() -> None:
         # Warm-up so one-off start-up costs (allocator, kernels) are not billed to either side.
         plain_run(windows, 1, args.batch_size)
         # Alternate the two sides and take medians: a shared machine drifts by 10-20%.
-        t_plain, t_light, plain_epochs, light_epochs = [], [], [], []
+        t_plain, t_light, plain_epochs, light_epochs, frozen_epochs = [], [], [], [], []
         for _ in range(args.repeats):
             total, epochs = plain_run(windows, args.epochs, args.batch_size)
             t_plain.append(total)
@@ -161,17 +164,26 @@ def main() -> None:
             total, epochs = lightning_run(windows, args.epochs, args.batch_size)
             t_light.append(total)
             light_epochs += epochs
+            gc.collect()
+            gc.freeze()
+            try:
+                frozen_epochs += lightning_run(windows, args.epochs, args.batch_size)[1]
+            finally:
+                gc.unfreeze()
         plain_epoch, light_epoch = np.median(plain_epochs), np.median(light_epochs)
+        frozen_epoch = np.median(frozen_epochs)
         rows.append(
             {
                 "entities": n,
                 "train_windows": per_epoch,
                 "plain_samples_per_s": per_epoch / plain_epoch,
                 "lightning_samples_per_s": per_epoch / light_epoch,
+                "lightning_gc_frozen_samples_per_s": per_epoch / frozen_epoch,
                 "plain_epoch_s": plain_epoch,
                 "lightning_epoch_s": light_epoch,
                 "epoch_ratio": light_epoch / plain_epoch,
                 "fit_ratio": np.median(t_light) / np.median(t_plain),
+                "gc_frozen_ratio": frozen_epoch / light_epoch,
                 "peak_rss_mb": peak_rss_mb(),
             }
         )
@@ -186,7 +198,8 @@ def main() -> None:
         print(table.to_string(index=False))
     print(
         "epoch_ratio: median epoch time, Lightning / plain (target <= 1.2); fit_ratio: whole "
-        "fit including Trainer start-up; peak_rss_mb: process peak so far (cumulative)"
+        "fit including Trainer start-up; gc_frozen_ratio: median epoch time, Lightning with "
+        "the garbage collector frozen / Lightning; peak_rss_mb: process peak so far (cumulative)"
     )
 
 
