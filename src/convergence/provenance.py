@@ -114,14 +114,15 @@ def module_file(module: str, package_dir: Path = PACKAGE_DIR) -> Path:
 
 
 @functools.lru_cache(maxsize=512)
-def _convergence_import_names(source: str) -> tuple[str, ...]:
+def _convergence_import_names(source: str, filename: str) -> tuple[str, ...]:
     """Dotted names under ``convergence`` that a module's source imports.
 
     Keyed by the source text, so a Snakefile that fingerprints many rules parses each
-    module once, and an edited module is parsed again.
+    module once, and an edited module is parsed again. ``filename`` names the file in a
+    ``SyntaxError``.
     """
     names: list[str] = []
-    for node in ast.walk(ast.parse(source)):
+    for node in ast.walk(ast.parse(source, filename=filename)):
         if isinstance(node, ast.Import):
             candidates = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
@@ -143,7 +144,7 @@ def imported_modules(module: str, package_dir: Path = PACKAGE_DIR) -> set[str]:
     """
     path = module_file(module, package_dir)
     found: set[str] = set()
-    for name in _convergence_import_names(path.read_text(encoding="utf-8")):
+    for name in _convergence_import_names(path.read_text(encoding="utf-8"), str(path)):
         if name == "convergence" or not module_file(name, package_dir).is_file():
             continue  # ``from convergence.x import function``
         parts = name.split(".")

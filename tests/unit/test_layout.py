@@ -147,3 +147,12 @@ def test_an_import_added_after_a_first_fingerprint_joins_the_closure(package_cop
         handle.write("\n\ndef _late():\n    import convergence.plotting.evaluation  # noqa\n")
     assert "convergence.plotting.evaluation" in import_closure(stage, package_copy)
     assert code_fingerprint(stage, package_copy) != before
+
+
+def test_a_syntax_error_in_a_module_names_its_file(package_copy: Path) -> None:
+    broken = package_copy / "stages/ingest.py"
+    with open(broken, "a", encoding="utf-8") as handle:
+        handle.write("\ndef broken(:\n")
+    with pytest.raises(SyntaxError) as caught:
+        code_fingerprint("convergence.stages.ingest", package_copy)
+    assert caught.value.filename == str(broken)
