@@ -17,6 +17,8 @@ from convergence.settings import TrainingSettings
 from convergence.training.choice import apply_choice, may_equal_reference, model_values
 from convergence.training.selection import (
     candidate_grid,
+    choose_within_margin,
+    departures_from,
     overrides_label,
     select_configuration,
     selection_folds,
@@ -136,6 +138,7 @@ def test_selection_ignores_test_periods(tmp_path: Path) -> None:
             work_dir=tmp_path / folder,
             min_validation_windows=1,
             max_folds=1,
+            margin=0.0,
         )
 
     original = search(wide, "a")
@@ -187,6 +190,7 @@ def test_short_series_pool_earlier_folds_until_enough_windows(tmp_path: Path) ->
             work_dir=tmp_path / folder,
             min_validation_windows=10,
             max_folds=6,
+            margin=0.0,
         )
 
     selection = search(wide, "a")
@@ -226,6 +230,7 @@ def test_warm_start_comparison_uses_periods_before_the_first_origin(tmp_path: Pa
             work_dir=tmp_path / folder,
             min_validation_windows=1,
             max_folds=1,
+            margin=0.0,
         )
         return selection, compare_warm_start(
             wide=panel,
@@ -235,6 +240,7 @@ def test_warm_start_comparison_uses_periods_before_the_first_origin(tmp_path: Pa
             selection=selection,
             seeds=[0],
             work_dir=tmp_path / folder,
+            margin=0.0,
         )
 
     selection, comparison = decide(wide, "a")
@@ -242,7 +248,8 @@ def test_warm_start_comparison_uses_periods_before_the_first_origin(tmp_path: Pa
     fresh = selection.trials.query("trial == @selection.ranking.trial[0] and fold == 0")
     assert comparison.fresh_val_loss == pytest.approx(float(fresh["val_loss"].mean()))
     assert np.isfinite(comparison.warm_val_loss)
-    assert comparison.warm_start == (comparison.warm_val_loss <= comparison.fresh_val_loss)
+    assert comparison.warm_start == (comparison.warm_val_loss < comparison.fresh_val_loss)
+    assert comparison.near_tie == (comparison.warm_val_loss == comparison.fresh_val_loss)
     first = backtest_folds(wide, SETTINGS)[0]
     periods = sorted(set(wide.index.get_level_values("period").astype(str)))
     assert comparison.previous_origin == periods[first.origin - SETTINGS.step]
@@ -263,6 +270,56 @@ def test_warm_start_comparison_uses_periods_before_the_first_origin(tmp_path: Pa
             selection=selection,
             seeds=[0],
             work_dir=tmp_path / "c",
+            margin=0.0,
         )
         is None
     )
+
+
+def test_choose_within_margin_keeps_the_configuration_as_written_on_near_ties() -> None:
+    """Known values: best 1.0, margin 5 % -> bound 1.05; among 1.0, 1.04 (tied) the one
+    with fewer departures wins; 1.06 is outside; NaN never ties."""
+    scores = [1.0, 1.04, 1.06, float("nan")]
+    assert choose_within_margin(scores, [2, 1, 0, 0], 0.05) == (1, (0, 1))
+    # Equal departures: the earlier (grid order) wins.
+    assert choose_within_margin(scores, [1, 1, 0, 0], 0.05) == (0, (0, 1))
+    # No margin: the lowest wins whatever its departures.
+    assert choose_within_margin(scores, [2, 1, 0, 0], 0.0) == (0, (0,))
+    # A wide margin takes in every finite score, and then the reference itself wins.
+    assert choose_within_margin(scores, [2, 1, 0, 0], 0.10) == (2, (0, 1, 2))
+    assert choose_within_margin([float("nan")] * 2, [1, 0], 0.05) == (0, (0,))
+    with pytest.raises(ConfigError, match="selection.margin"):
+        choose_within_margin(scores, [0, 0, 0, 0], -0.1)
+
+
+def test_departures_count_only_keys_that_change_the_reference() -> None:
+    assert departures_from(REFERENCE, {"skip": True, "input_mode": "levels"}) == 0
+    assert departures_from(REFERENCE, {"skip": False, "input_mode": "relative_last"}) == 2
+
+
+def test_selection_reports_near_ties_and_keeps_the_reference_within_the_margin(
+    tmp_path: Path,
+) -> None:
+    """With a margin wider than every gap, the candidate equal to the reference wins and
+    every other candidate is named as a near tie; the ranking still orders by loss."""
+    wide = trending_panel(6, 30, 0)
+    kwargs = dict(
+        wide=wide,
+        mspec=SPEC,
+        reference_cfg=REFERENCE,
+        settings=SETTINGS,
+        grid=GRID,
+        seeds=[0],
+        min_validation_windows=1,
+        max_folds=1,
+    )
+    strict = select_configuration(**kwargs, work_dir=tmp_path / "a", margin=0.0)
+    wide_margin = select_configuration(**kwargs, work_dir=tmp_path / "b", margin=1e6)
+    assert wide_margin.choice == {"input_mode": "levels", "skip": True}  # the reference
+    assert len(wide_margin.near_tie) == 3
+    assert wide_margin.ranking["within_margin"].all()
+    assert int(wide_margin.ranking["chosen"].sum()) == 1
+    assert wide_margin.ranking["mean_val_loss"].is_monotonic_increasing
+    # Without a margin the lowest loss wins and nothing is a near tie (distinct losses).
+    best = strict.ranking.loc[strict.ranking["mean_val_loss"].idxmin(), "overrides"]
+    assert overrides_label(strict.choice) == best and strict.near_tie == ()

@@ -237,3 +237,114 @@ def test_versus_best_is_descriptive_when_the_tests_rest_on_few_forecasts() -> No
     sentence = versus_best_sentence(dm, reference="cnn_lstm", best_model="ridge")
     assert "not testable (fewer than 10 aligned forecasts per horizon)" in sentence
     assert "within noise" not in sentence
+
+
+# ----------------------------------------------------------- issue 22: tie headlines
+
+
+def _pooled(rows: list[tuple[str, float, float, int]]) -> pd.DataFrame:
+    """A seed summary's "all" rows from (model, MASE_mean, MASE_std, n_seeds)."""
+    return pd.DataFrame(
+        [
+            {
+                "dataset": "ds",
+                "model": m,
+                "horizon": "all",
+                "MASE_mean": v,
+                "MASE_std": s,
+                "n_seeds": k,
+                "n": 40,
+            }
+            for m, v, s, k in rows
+        ]
+    )
+
+
+def _leader_dm(leader: str, rows: list[tuple[str, int, float, str]]) -> pd.DataFrame:
+    dm = _dm(rows)
+    dm["reference"] = leader
+    return dm
+
+
+def test_leader_is_named_alone_only_when_separated_from_every_model() -> None:
+    from convergence.evaluation.summary import leader_headline, leader_ties
+
+    summary = _pooled(
+        [
+            ("cnn_lstm_ensemble", 0.157, float("nan"), 1),
+            ("nhits", 0.159, 0.004, 5),
+            ("cnn_lstm", 0.170, 0.010, 5),
+            ("naive", 0.400, float("nan"), 1),
+        ]
+    )
+    # nhits: gap 0.002 < its seed spread 0.004 -> tied even with a significant DM test.
+    # cnn_lstm: the same forecasts as the ensemble, never compared.
+    # naive: gap 0.243 > 0 spread and DM-significant for the leader at h2 -> separated.
+    dm = _leader_dm(
+        "cnn_lstm_ensemble",
+        [
+            ("nhits", 1, 0.01, "reference"),
+            ("naive", 1, 0.30, "neither"),
+            ("naive", 2, 0.001, "reference"),
+        ],
+    )
+    leader, tied, reasons = leader_ties(summary, dm, reference="cnn_lstm")
+    assert leader == "cnn_lstm_ensemble"
+    assert tied == ["nhits"]
+    assert reasons["nhits"] == "gap 0.002 within seed spread 0.004"
+    text = leader_headline(summary, dm, dataset="us", reference="cnn_lstm", n_forecasts=40)
+    assert text.startswith("No single best model on us: the lowest MASE is 0.157")
+    assert "nhits 0.159 (gap 0.002 within seed spread 0.004)" in text
+    assert "4 models compared, 40 forecasts per model and seed" in text
+    # A model beyond the seed spread but not DM-separable is tied too ("within noise").
+    wide = _pooled([("ets", 0.10, 0.0, 1), ("theta", 0.20, 0.0, 1)])
+    within = _leader_dm("ets", [("theta", 1, 0.40, "neither")])
+    assert leader_ties(wide, within, reference="cnn_lstm")[2] == {"theta": "DM within noise"}
+    # Not testable (too few forecasts) does not separate either.
+    few = within.assign(n=3)
+    assert leader_ties(wide, few, reference="cnn_lstm")[2] == {"theta": "DM not testable"}
+    # Separated: the leader is named alone.
+    apart = _leader_dm("ets", [("theta", 1, 0.01, "reference")])
+    assert leader_ties(wide, apart, reference="cnn_lstm")[1] == []
+    alone = leader_headline(wide, apart, dataset="ds", reference="cnn_lstm", n_forecasts=40)
+    assert alone.startswith("The lowest MASE on ds is 0.100, from ets, separated from every")
+    # The other model significantly better somewhere: not separated.
+    mixed = _leader_dm("ets", [("theta", 1, 0.01, "reference"), ("theta", 2, 0.01, "model")])
+    assert leader_ties(wide, mixed, reference="cnn_lstm")[1] == ["theta"]
+
+
+def test_leader_tests_use_the_reference_forecast_for_its_ensemble() -> None:
+    import numpy as np
+
+    from convergence.evaluation.comparisons import leader_tests
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for model, noise in (("cnn_lstm", 0.1), ("nhits", 0.1), ("naive", 1.0)):
+        seeds = (0, 1) if model == "cnn_lstm" else (0,)
+        for seed in seeds:
+            for origin in range(30):
+                rows.append(
+                    {
+                        "dataset": "ds",
+                        "model": model,
+                        "seed": seed,
+                        "fold": 0,
+                        "entity": "A",
+                        "origin": str(2000 + origin),
+                        "horizon": 1,
+                        "period": str(2001 + origin),
+                        "actual": 0.5,
+                        "predicted": 0.5 + noise * rng.standard_normal(),
+                    }
+                )
+    predictions = pd.DataFrame(rows)
+    ensemble = predictions[predictions["model"] == "cnn_lstm"].assign(model="cnn_lstm_ensemble")
+    both = pd.concat([predictions, ensemble], ignore_index=True)
+    table = leader_tests(both, leader="cnn_lstm_ensemble", reference="cnn_lstm")
+    assert set(table["model"]) == {"nhits", "naive"}
+    assert set(table["reference"]) == {"cnn_lstm_ensemble"}
+    other = leader_tests(both, leader="nhits", reference="cnn_lstm")
+    assert set(other["model"]) == {"cnn_lstm", "naive"}  # the ensemble would repeat cnn_lstm
+    naive = table[table["model"] == "naive"].iloc[0]
+    assert naive["better"] == "reference" and naive["p_holm"] < 0.05

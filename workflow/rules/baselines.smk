@@ -18,6 +18,7 @@ rule baselines:
         tracking_uri=config["tracking"]["uri"],
         # results/<dataset>/baselines/predictions.csv -> results
         results_dir=lambda wildcards, output: str(Path(output.predictions).parents[2]),
+        numerics=config["numerics"]["isa"],
         code=fingerprint("baselines"),
     log:
         f"{RESULTS}/logs/baselines/{{dataset}}.log",

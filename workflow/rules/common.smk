@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from convergence import forkserver
+from convergence import forkserver, numerics
 from convergence.config import validate_config
 from convergence.plotting import (
     CONVERGENCE_FIGURES,
@@ -16,6 +16,8 @@ from convergence.training.choice import may_equal_reference
 from convergence.tracking.uri import tracking_uri_for
 
 config = validate_config(config)
+# Before any job or the forkserver starts: the libraries read these when they load.
+numerics.apply_environment(config["numerics"]["isa"])
 RESULTS = config["results_dir"]
 DATASETS = list(config["datasets"])
 REFERENCE = config["evaluation"]["reference"]

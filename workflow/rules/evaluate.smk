@@ -18,6 +18,7 @@ rule evaluate:
         dm=f"{RESULTS}/{{dataset}}/evaluation/dm_tests.csv",
         dm_md=f"{RESULTS}/{{dataset}}/evaluation/dm_tests.md",
         dm_tex=f"{RESULTS}/{{dataset}}/evaluation/dm_tests.tex",
+        leader=f"{RESULTS}/{{dataset}}/evaluation/leader_tests.csv",
         intervals=f"{RESULTS}/{{dataset}}/evaluation/intervals.csv",
         provenance=f"{RESULTS}/{{dataset}}/evaluation/provenance.json",
     params:
@@ -39,6 +40,7 @@ rule cross_summary:
     input:
         summaries=expand(rules.evaluate.output.summary, dataset=DATASETS),
         dm_tests=expand(rules.evaluate.output.dm, dataset=DATASETS),
+        leaders=expand(rules.evaluate.output.leader, dataset=DATASETS),
         measures=expand(rules.measure.output.provenance, dataset=DATASETS),
         convergence=expand(rules.convergence.output.provenance, dataset=DATASETS),
         ingested=expand(rules.ingest.output.provenance, dataset=DATASETS),

@@ -21,6 +21,7 @@ rule scenarios:
         model=REFERENCE,
         checkpoint_dirs=reference_checkpoints,
         scenarios=lambda wildcards: config["evaluation"]["scenarios"].get(wildcards.dataset, []),
+        numerics=config["numerics"]["isa"],
         code=fingerprint("scenarios"),
     log:
         f"{RESULTS}/logs/scenarios/{{dataset}}.log",

@@ -22,10 +22,12 @@ rule select:
         seeds=config["selection"]["seeds"],
         min_validation_windows=config["selection"]["min_validation_windows"],
         max_folds=config["selection"]["max_folds"],
+        margin=config["selection"]["margin"],
         warm_start=config["selection"]["warm_start"],
         tracking_uri=config["tracking"]["uri"],
         # results/<dataset>/selection/choice.json -> results
         results_dir=lambda wildcards, output: str(Path(output.choice).parents[2]),
+        numerics=config["numerics"]["isa"],
         code=fingerprint("select"),
     log:
         f"{RESULTS}/logs/select/{{dataset}}.log",

@@ -25,6 +25,7 @@ rule train:
         tracking_uri=config["tracking"]["uri"],
         # results/<dataset>/models/<model>/seed<seed>/predictions.csv -> results
         results_dir=lambda wildcards, output: str(Path(output.predictions[0]).parents[4]),
+        numerics=config["numerics"]["isa"],
         code=fingerprint("train"),
     log:
         f"{RESULTS}/logs/train/{{dataset}}_{{model}}.log",

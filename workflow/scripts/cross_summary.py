@@ -16,6 +16,7 @@ configure_logging(snakemake.log[0])
 evaluate.run_cross_summary(
     summary_paths=list(snakemake.input.summaries),
     dm_paths=list(snakemake.input.dm_tests),
+    leader_paths=list(snakemake.input.leaders),
     measure_provenance_paths=list(snakemake.input.measures),
     convergence_provenance_paths=list(snakemake.input.convergence),
     data_check_paths={

@@ -26,6 +26,7 @@ evaluate.run(
     dm_path=snakemake.output.dm,
     dm_md_path=snakemake.output.dm_md,
     dm_tex_path=snakemake.output.dm_tex,
+    leader_path=snakemake.output.leader,
     intervals_path=snakemake.output.intervals,
     provenance_path=snakemake.output.provenance,
 )

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 configure_logging(snakemake.log[0])
 scenarios.run(
     dataset=snakemake.wildcards.dataset,
+    numerics_isa=snakemake.params.numerics,
     canonical_path=snakemake.input.canonical,
     checkpoint_dirs={int(seed): path for seed, path in snakemake.params.checkpoint_dirs.items()},
     spec=snakemake.params.spec,

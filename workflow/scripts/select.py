@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 configure_logging(snakemake.log[0])
 select.run(
     dataset=snakemake.wildcards.dataset,
+    numerics_isa=snakemake.params.numerics,
     canonical_path=snakemake.input.canonical,
     ingest_provenance_path=snakemake.input.provenance,
     spec=snakemake.params.spec,
@@ -26,6 +27,7 @@ select.run(
     seeds=[int(seed) for seed in snakemake.params.seeds],
     min_validation_windows=snakemake.params.min_validation_windows,
     max_folds=snakemake.params.max_folds,
+    margin=snakemake.params.margin,
     warm_start=snakemake.params.warm_start,
     tracking_uri=snakemake.params.tracking_uri,
     results_dir=snakemake.params.results_dir,

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 configure_logging(snakemake.log[0])
 train.run(
     dataset=snakemake.wildcards.dataset,
+    numerics_isa=snakemake.params.numerics,
     canonical_path=snakemake.input.canonical,
     ingest_provenance_path=snakemake.input.provenance,
     spec=snakemake.params.spec,

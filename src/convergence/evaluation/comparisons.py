@@ -117,3 +117,22 @@ def _verdict(p_holm: float, mean_loss_diff: float) -> str:
     if not (isinstance(p_holm, float | int) and math.isfinite(p_holm)) or p_holm >= SIGNIFICANCE:
         return "neither"
     return "model" if mean_loss_diff > 0 else "reference"
+
+
+def leader_tests(predictions: pd.DataFrame, *, leader: str, reference: str) -> pd.DataFrame:
+    """Diebold-Mariano tests of the leader (the model with the lowest score) against every
+    other model, per horizon, Holm-adjusted over all of them (:data:`DM_COLUMNS`; the
+    ``reference`` column names the leader).
+
+    The leader's seed-averaged forecast is tested, as in :func:`dm_tests`. When the
+    leader is ``<reference>_ensemble`` that forecast is the reference's, so the tests run
+    with the reference as leader; otherwise the reference's ensemble rows are left out
+    (they would repeat the reference's test). The reference and its ensemble are never
+    tested against each other: they are the same forecasts scored two ways.
+    """
+    ensemble = ensemble_name(reference)
+    tested = reference if leader == ensemble else leader
+    frame = predictions if tested == reference else predictions[predictions["model"] != ensemble]
+    table = dm_tests(frame, reference=tested)
+    table["reference"] = leader
+    return table

@@ -85,7 +85,9 @@ def write_summary_markdown(
         n_models = int(values.notna().sum())
         best_model = info.get("best_model")
         sentences = []
-        if best_model is not None and best_model in values.index:
+        if info.get("headline"):
+            sentences.append(str(info["headline"]))
+        elif best_model is not None and best_model in values.index:
             sentences.append(
                 f"The lowest {metric} on {dataset} is {values[best_model]:.3f}, from {best_model} "
                 f"({n_models} models compared, {info.get('n_forecasts')} forecasts per model and seed)."
@@ -135,7 +137,7 @@ def selection_note(record: Mapping[str, Any]) -> str:
     """One sentence on the ``select`` stage's ``choice.json``: what was chosen, on what."""
     periods = record.get("validation_periods") or ["?", "?"]
     folds = ", ".join(str(fold) for fold in record.get("folds") or []) or "?"
-    return (
+    text = (
         f"Configuration of {record.get('reference')} chosen on validation data only "
         f"(selection folds {folds}, {record.get('n_validation_windows')} validation windows "
         f"in periods {periods[0]}..{periods[-1]}, "
@@ -143,6 +145,29 @@ def selection_note(record: Mapping[str, Any]) -> str:
         f"`selection/ranking.md`): {record.get('chosen')}. Every trained model takes it "
         "except in the part it switches off on purpose."
     )
+    margin = record.get("margin")
+    margin_text = f"{100 * float(margin):g} %" if margin is not None else "the margin"
+    near_tie = list(record.get("near_tie") or [])
+    if near_tie:
+        text += (
+            f" **Near tie**: {len(near_tie)} other candidate(s) within {margin_text} of the "
+            f"lowest validation loss ({'; '.join(near_tie)}); the validation data do not "
+            "separate them, so the one closest to the configuration as written was kept."
+        )
+    comparison = record.get("warm_start_comparison") or {}
+    if comparison:
+        chosen = "warm start" if comparison.get("warm_start") else "fresh start"
+        text += (
+            f" Training between folds: {chosen} (validation loss warm "
+            f"{float(comparison['warm_val_loss']):.4g} vs fresh "
+            f"{float(comparison['fresh_val_loss']):.4g}"
+        )
+        text += (
+            f"; a near tie within {margin_text}, so the simpler fresh start)."
+            if comparison.get("near_tie")
+            else ")."
+        )
+    return text
 
 
 def dataset_findings(
@@ -153,11 +178,28 @@ def dataset_findings(
     reference: str,
     ablations: Sequence[str] = (),
     baselines: Sequence[str] = (),
+    leader_dm: pd.DataFrame | None = None,
+    dataset: str = "",
 ) -> dict[str, Any]:
-    """The per-data-set inputs of :func:`write_summary_markdown` from one summary and DM table."""
+    """The per-data-set inputs of :func:`write_summary_markdown` from one summary and DM
+    table; with ``leader_dm`` (the evaluate stage's ``leader_tests.csv``) the headline
+    sentence is :func:`leader_headline`'s, which names every model tied with the lowest."""
     pooled = summary[summary["horizon"].astype(str) == ALL_HORIZONS].set_index("model")
     values = pooled[f"{metric}_mean"].astype(float)
     ranked = values.dropna().sort_values(kind="stable")
+    n_forecasts = (
+        int(pooled.loc[reference, "n"]) if reference in pooled.index else int(pooled["n"].max())
+    )
+    headline = None
+    if leader_dm is not None and len(ranked):
+        headline = leader_headline(
+            summary,
+            leader_dm,
+            dataset=dataset,
+            metric=metric,
+            reference=reference,
+            n_forecasts=n_forecasts,
+        )
     notes = []
     undefined = values[values.isna()].index.tolist()
     if undefined:
@@ -166,13 +208,12 @@ def dataset_findings(
     if n_undefined_dm:
         notes.append(f"{n_undefined_dm} DM comparisons undefined (too few aligned forecasts).")
     return {
+        "headline": headline,
         "best_model": ranked.index[0] if len(ranked) else None,
         "reference_rank": (ranked.index.get_loc(reference) + 1)
         if reference in ranked.index
         else None,
-        "n_forecasts": int(pooled.loc[reference, "n"])
-        if reference in pooled.index
-        else int(pooled["n"].max()),
+        "n_forecasts": n_forecasts,
         "dm_wins": int((dm["better"] == "reference").sum()) if not dm.empty else 0,
         "dm_losses": int((dm["better"] == "model").sum()) if not dm.empty else 0,
         "dm_total": int(len(dm)),
@@ -186,6 +227,93 @@ def dataset_findings(
         "peers": peer_table(summary, dm, reference=reference, baselines=baselines, metric=metric),
         "notes": notes,
     }
+
+
+# ---------------------------------------------- issue 22: headlines that survive a rerun
+
+#: Models listed by name in a tie headline; the rest are counted.
+MAX_TIED_NAMED = 6
+
+
+def leader_ties(
+    summary: pd.DataFrame, leader_dm: pd.DataFrame, *, metric: str = "MASE", reference: str
+) -> tuple[str, list[str], dict[str, str]]:
+    """The model with the lowest score, the models it does not separate from, and why.
+
+    From one data set's seed summary (``"all"`` rows) and the leader's Diebold-Mariano
+    tests (:func:`~convergence.evaluation.comparisons.leader_tests`). Another model is
+    **separated** from the leader only when both hold: its score exceeds the leader's by
+    more than the seed spread (the larger of the two standard deviations over seeds;
+    zero for single-seed or deterministic models), and the Holm-adjusted DM test finds
+    the leader significantly more accurate at one horizon or more and the other model at
+    none. Otherwise it is **tied** with the leader. The reference and its seed ensemble
+    are the same forecasts scored two ways and are not compared with each other.
+
+    Returns:
+        The leader, the tied models in score order, and ``{model: reason}`` for each.
+    """
+    pooled = summary[summary["horizon"].astype(str) == ALL_HORIZONS].set_index("model")
+    column, spread_column = f"{metric}_mean", f"{metric}_std"
+    values = pooled[column].astype(float).dropna().sort_values(kind="stable")
+    leader = str(values.index[0])
+    same_forecast = {reference, ensemble_name(reference)}
+
+    def spread(model: str) -> float:
+        value = pooled.loc[model].get(spread_column) if spread_column in pooled.columns else None
+        return 0.0 if value is None or pd.isna(value) else float(value)
+
+    tied, reasons = [], {}
+    for model in values.index[1:]:
+        if {leader, model} <= same_forecast:
+            continue
+        gap = float(values[model] - values[leader])
+        noise = max(spread(leader), spread(model))
+        rows = leader_dm[leader_dm["model"] == model] if not leader_dm.empty else leader_dm
+        if model in same_forecast and leader not in same_forecast:
+            rows = leader_dm[leader_dm["model"] == reference] if not leader_dm.empty else rows
+        verdict = _dm_verdict(rows)
+        leader_better = "significantly worse" in verdict and "significantly better" not in verdict
+        if gap <= noise:
+            reasons[str(model)] = f"gap {gap:.3f} within seed spread {noise:.3f}"
+        elif not leader_better:
+            reasons[str(model)] = f"DM {verdict}"
+        else:
+            continue
+        tied.append(str(model))
+    return leader, tied, reasons
+
+
+def leader_headline(
+    summary: pd.DataFrame,
+    leader_dm: pd.DataFrame,
+    *,
+    dataset: str,
+    metric: str = "MASE",
+    reference: str,
+    n_forecasts: int | None,
+) -> str:
+    """The headline sentence of one data set: the single best model only where the data
+    separate it (:func:`leader_ties`), else a tie statement naming the tied models."""
+    pooled = summary[summary["horizon"].astype(str) == ALL_HORIZONS].set_index("model")
+    values = pooled[f"{metric}_mean"].astype(float)
+    n_models = int(values.notna().sum())
+    leader, tied, reasons = leader_ties(summary, leader_dm, metric=metric, reference=reference)
+    basis = f"{n_models} models compared, {n_forecasts} forecasts per model and seed"
+    if not tied:
+        return (
+            f"The lowest {metric} on {dataset} is {values[leader]:.3f}, from {leader}, "
+            "separated from every other model (beyond seed spread and Diebold-Mariano-"
+            f"significant, Holm-adjusted, {100 * SIGNIFICANCE:g} %; {basis})."
+        )
+    named = tied[:MAX_TIED_NAMED]
+    listed = ", ".join(f"{model} {values[model]:.3f} ({reasons[model]})" for model in named)
+    more = f" and {len(tied) - len(named)} more" if len(tied) > len(named) else ""
+    return (
+        f"No single best model on {dataset}: the lowest {metric} is {values[leader]:.3f}, "
+        f"from {leader}, but the data do not separate it from {len(tied)} other model(s): "
+        f"{listed}{more} ({basis}; separated means beyond seed spread and "
+        f"Diebold-Mariano-significant, Holm-adjusted, {100 * SIGNIFICANCE:g} %)."
+    )
 
 
 # ---------------------------------------------- issue 10: within noise, interval coverage

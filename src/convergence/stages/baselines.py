@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 def run(
     *,
     dataset: str,
+    numerics_isa: str,
     canonical_path: str | Path,
     ingest_provenance_path: str | Path,
     spec: Mapping[str, Any],
@@ -41,11 +42,13 @@ def run(
     """Backtest the baselines on one data set, tracked as one MLflow run ``baselines``."""
     from mlflow.tracking import MlflowClient
 
+    from convergence.numerics import enter_job
     from convergence.tracking.mlflow_tracking import log_artifacts
 
     names = check_baselines(baselines)
     season_length = season_length_for(frequency)
     settings = TrainingSettings.from_mapping(training_cfg)
+    numerics = enter_job(numerics_isa, settings.threads)
     inputs = load_forecast_inputs(
         canonical_path=canonical_path,
         ingest_provenance_path=ingest_provenance_path,
@@ -72,6 +75,7 @@ def run(
         tracking_uri=tracking_uri,
         results_dir=results_dir,
         experiments_path=experiments_path,
+        numerics=numerics,
     ) as job:
         predictions, scales = baseline_backtest(
             dataset=dataset,

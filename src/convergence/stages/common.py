@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from convergence.backtest.inputs import ForecastInputs
+from convergence.numerics import mlflow_tags
 from convergence.provenance import base_record, write_json_atomic
 from convergence.tracking.mlflow_tracking import (
     TrackingContext,
@@ -63,11 +64,18 @@ def tracked_job(
     tracking_uri: str | None,
     results_dir: str | Path,
     experiments_path: str | Path,
+    numerics: Mapping[str, Any] | None = None,
     **extra_tags: str,
 ) -> Iterator[TrackedJob]:
-    """Open the job's parent run (FAILED if an exception escapes, else FINISHED)."""
+    """Open the job's parent run (FAILED if an exception escapes, else FINISHED).
+
+    ``numerics`` (:func:`convergence.numerics.enter_job`'s record) goes to ``run.json``
+    whole and to the run's tags as ``numerics.*``.
+    """
     # One git query per job, taken before the work starts.
     record = base_record()
+    if numerics is not None:
+        record["numerics"] = dict(numerics)
     uri = resolve_tracking_uri(tracking_uri, results_dir)
     experiment_id = experiment_id_for(dataset, uri, results_dir, experiments_path)
     tags = {
@@ -78,6 +86,7 @@ def tracked_job(
         "git_dirty": str(record["git_dirty"]),
         "config_sha256": inputs.config_sha256,
         "data_sha256": inputs.data_sha256,
+        **(mlflow_tags(numerics) if numerics is not None else {}),
     }
     log.info("%s on %s, tracking at %s", run_name, dataset, uri)
     with parent_run(uri, experiment_id, run_name, params, tags) as run_id:

@@ -13,7 +13,7 @@ import pandas as pd
 from convergence.data.canonical import sha256_file, write_csv_atomic
 from convergence.diagnostics import DATA_CHECKS_KEY, data_checks_markdown
 from convergence.errors import InputError
-from convergence.evaluation.comparisons import DM_COLUMNS, dm_tests
+from convergence.evaluation.comparisons import DM_COLUMNS, dm_tests, leader_tests
 from convergence.evaluation.conformal import (
     LEVELS,
     add_interval_scores,
@@ -25,6 +25,7 @@ from convergence.evaluation.conformal import (
 from convergence.evaluation.ensemble import add_seed_ensemble, ensemble_name
 from convergence.evaluation.forecast_checks import forecast_data_checks
 from convergence.evaluation.scores import (
+    ALL_HORIZONS,
     METRICS,
     load_predictions,
     read_scales,
@@ -58,6 +59,7 @@ def run(
     dm_path: str | Path,
     dm_md_path: str | Path,
     dm_tex_path: str | Path,
+    leader_path: str | Path,
     intervals_path: str | Path,
     provenance_path: str | Path,
 ) -> None:
@@ -105,6 +107,9 @@ def run(
         md_path=dm_md_path,
         tex_path=dm_tex_path,
     )
+    # The model with the lowest pooled score against every other: who it is tied with.
+    leader = leader_model(summary)
+    write_csv_atomic(leader_tests(predictions, leader=leader, reference=reference), leader_path)
     run_ids = sorted({str(r) for r in predictions["run_id"] if str(r)})
     record = base_record(
         stage="evaluate",
@@ -126,6 +131,12 @@ def run(
         len(predictions),
         summary["model"].nunique(),
     )
+
+
+def leader_model(summary: pd.DataFrame, metric: str = "MASE") -> str:
+    """The model with the lowest pooled (all horizons) mean score over seeds."""
+    pooled = summary[summary["horizon"].astype(str) == ALL_HORIZONS].set_index("model")
+    return str(pooled[f"{metric}_mean"].astype(float).dropna().sort_values(kind="stable").index[0])
 
 
 def _log_uncalibrated(intervals: pd.DataFrame) -> dict[str, int]:
@@ -164,6 +175,7 @@ def run_cross_summary(
     summary_paths: Sequence[str | Path],
     dm_paths: Sequence[str | Path],
     reference: str,
+    leader_paths: Sequence[str | Path] = (),
     table_path: str | Path,
     table_md_path: str | Path,
     table_tex_path: str | Path,
@@ -187,6 +199,8 @@ def run_cross_summary(
     """
     summaries = [read_table(p) for p in summary_paths]
     dms = [read_table(p) for p in dm_paths]
+    leaders = [read_table(p) for p in leader_paths]
+    leader_all = pd.concat(leaders, ignore_index=True) if leaders else None
     cross = cross_dataset_summary(summaries, metric=metric)
     ensemble = ensemble_name(reference)
     ensemble_note = (
@@ -213,6 +227,10 @@ def run_cross_summary(
                 reference=reference,
                 ablations=ablations,
                 baselines=baselines,
+                leader_dm=None
+                if leader_all is None
+                else leader_all[leader_all["dataset"] == dataset],
+                dataset=str(dataset),
             )
     for path in measure_provenance_paths:
         record = read_json(path)

@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 def run(
     *,
     dataset: str,
+    numerics_isa: str,
     canonical_path: str | Path,
     checkpoint_dirs: Mapping[int, str | Path],
     spec: Mapping[str, Any],
@@ -52,10 +53,10 @@ def run(
     ``checkpoint_dirs`` maps each seed to the train job's checkpoint folder; the last
     fold's ``fold<k>/best.ckpt`` of every seed is used.
     """
-    import torch
+    from convergence.numerics import enter_job
 
     settings = TrainingSettings.from_mapping(training_cfg)
-    torch.set_num_threads(settings.threads)
+    numerics = enter_job(numerics_isa, settings.threads)
     resolved = resolve_scenarios(dataset, spec, scenarios)
     if not checkpoint_dirs:
         raise ConfigError(f"evaluation.scenarios.{dataset}", "no trained seeds to analyse")
@@ -129,6 +130,7 @@ def run(
             canonical_sha256=inputs.canonical_sha256,
             config_sha256=inputs.config_sha256,
             measurement_model=windows.measurement_model.to_dict(),
+            numerics=numerics,
         ),
         provenance_path,
     )

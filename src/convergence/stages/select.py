@@ -21,6 +21,7 @@ from typing import Any
 from convergence.backtest.inputs import load_forecast_inputs
 from convergence.data.canonical import write_csv_atomic
 from convergence.diagnostics import DATA_CHECKS_KEY, check
+from convergence.numerics import enter_job
 from convergence.settings import TrainingSettings
 from convergence.stages.common import tracked_job
 
@@ -30,6 +31,7 @@ log = logging.getLogger(__name__)
 def run(
     *,
     dataset: str,
+    numerics_isa: str,
     canonical_path: str | Path,
     ingest_provenance_path: str | Path,
     spec: Mapping[str, Any],
@@ -41,6 +43,7 @@ def run(
     seeds: Sequence[int],
     min_validation_windows: int,
     max_folds: int,
+    margin: float,
     warm_start: bool,
     tracking_uri: str | None,
     results_dir: str | Path,
@@ -57,7 +60,6 @@ def run(
     (:func:`~convergence.training.selection.compare_warm_start`) and written to
     ``choice.json`` under ``training_choice``.
     """
-    import torch
     from mlflow.tracking import MlflowClient
 
     from convergence.evaluation.tables import write_tables
@@ -70,7 +72,7 @@ def run(
     )
 
     settings = TrainingSettings.from_mapping(training_cfg)
-    torch.set_num_threads(settings.threads)
+    numerics = enter_job(numerics_isa, settings.threads)
     candidates = candidate_grid(grid)
     inputs = load_forecast_inputs(
         canonical_path=canonical_path,
@@ -96,6 +98,7 @@ def run(
         "seeds": list(seeds),
         "min_validation_windows": int(min_validation_windows),
         "max_folds": int(max_folds),
+        "margin": float(margin),
         "warm_start": bool(warm_start),
     }
     with (
@@ -108,6 +111,7 @@ def run(
             tracking_uri=tracking_uri,
             results_dir=results_dir,
             experiments_path=experiments_path,
+            numerics=numerics,
             stage="selection",
         ) as job,
         tempfile.TemporaryDirectory() as work_dir,
@@ -147,10 +151,12 @@ def run(
             work_dir=Path(work_dir),
             min_validation_windows=int(min_validation_windows),
             max_folds=int(max_folds),
+            margin=float(margin),
             on_trial=log_trial,
         )
         for key, value in selection.choice.items():
             client.set_tag(job.run_id, f"chosen.{key}", str(value))
+        client.set_tag(job.run_id, "near_tie", str(bool(selection.near_tie)))
         comparison = None
         if warm_start:
             comparison = compare_warm_start(
@@ -161,6 +167,7 @@ def run(
                 selection=selection,
                 seeds=[int(seed) for seed in seeds],
                 work_dir=Path(work_dir),
+                margin=float(margin),
             )
         training_choice: dict[str, Any] = {}
         if comparison is not None:
@@ -206,6 +213,8 @@ def run(
         n_candidates=len(candidates),
         n_validation_windows=selection.n_validation_windows,
         seeds=[int(seed) for seed in seeds],
+        margin=float(margin),
+        near_tie=list(selection.near_tie),
         training_choice=training_choice,
         warm_start_comparison=None if comparison is None else dataclasses.asdict(comparison),
         **{DATA_CHECKS_KEY: checks},

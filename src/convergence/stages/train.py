@@ -38,6 +38,7 @@ def _uptime() -> float:
 def run(
     *,
     dataset: str,
+    numerics_isa: str,
     canonical_path: str | Path,
     ingest_provenance_path: str | Path,
     spec: Mapping[str, Any],
@@ -146,12 +147,11 @@ def run(
         )
         return
     # Training needs torch and Lightning; a reused model does not import them.
-    import torch
-
+    from convergence.numerics import enter_job
     from convergence.training.backtest import train_and_backtest
 
-    # One job = one process: honour the threads Snakemake gave it.
-    torch.set_num_threads(settings.threads)
+    # One job = one process: honour the threads Snakemake gave it, under the pinned numerics.
+    numerics = enter_job(numerics_isa, settings.threads)
     seed_runs: dict[str, str] = {}  # parent run id -> its tracking URI
     for position, seed in enumerate(seeds):
         started = time.perf_counter()
@@ -167,6 +167,7 @@ def run(
             tracking_uri=tracking_uri,
             results_dir=results_dir,
             experiments_path=experiments_path,
+            numerics=numerics,
             seed=str(seed),
         ) as job:
             if position == 0:

@@ -7,8 +7,14 @@ overrides) is trained with early stopping on the training windows of each *selec
 fold* and scored by its lowest validation loss (standardised MSE, comparable across
 candidates because the target statistics do not depend on them). A candidate's score is
 the validation loss pooled over the selection folds' windows (window-weighted mean) and
-averaged over the selection seeds. The lowest score wins; ties go to the earlier
-candidate in grid order.
+averaged over the selection seeds (two by default, so that no choice rests on one
+seed's initialisation). A candidate wins only by a stated margin
+(:func:`choose_within_margin`): every candidate whose score is within ``margin`` (5 % by
+default) of the lowest is a *near tie*, and among those the one that departs from the
+reference configuration (the model as written in the config) in the fewest keys is chosen,
+then the earlier in grid order. The data must beat the configuration as written by more
+than seed noise to change it; ``choice.json`` and ``summary.md`` say when a choice was a
+near tie.
 
 The selection folds (:func:`selection_folds`) are the first backtest fold and, on short
 series, earlier folds whose validation spans end ``val_size`` periods apart, added until
@@ -44,6 +50,7 @@ from convergence.errors import ConfigError, SeriesTooShortError
 from convergence.measures.index import MeasurementSpec
 from convergence.settings import ModelSettings, TrainingSettings
 from convergence.training.backtest import train_fold
+from convergence.training.choice import model_values
 from convergence.training.fitting import network_state
 
 log = logging.getLogger(__name__)
@@ -84,10 +91,47 @@ class Selection:
 
     choice: dict[str, Any]
     trials: pd.DataFrame  # TRIAL_COLUMNS, one row per candidate and seed
-    ranking: pd.DataFrame  # trial, overrides, mean_val_loss, rank (1 = chosen)
+    # trial, overrides, mean_val_loss, rank (1 = lowest loss), departures (keys that
+    # differ from the reference), within_margin, chosen
+    ranking: pd.DataFrame
     fold_indices: tuple[int, ...]  # 0 = the first backtest fold, -j = j folds earlier
     validation_periods: tuple[str, str]  # first and last validation period used
     n_validation_windows: int  # over all selection folds
+    chosen_trial: int = 0
+    margin: float = 0.0
+    near_tie: tuple[str, ...] = ()  # the other candidates within the margin of the lowest
+
+
+def choose_within_margin(
+    scores: Sequence[float], departures: Sequence[int], margin: float
+) -> tuple[int, tuple[int, ...]]:
+    """The chosen candidate and every candidate within ``margin`` of the lowest score.
+
+    A candidate is within the margin when its score is at most ``best + margin * |best|``
+    (``margin`` relative to the lowest finite score). Among those the one with the fewest
+    ``departures`` (keys in which it differs from the reference configuration) wins, then
+    the earliest. NaN scores (diverged) are never within the margin; when every score is
+    NaN the first candidate is returned alone.
+
+    Raises:
+        ConfigError: a negative margin (``selection.margin``).
+    """
+    if not margin >= 0.0:
+        raise ConfigError("selection.margin", f"must be >= 0, got {margin!r}")
+    finite = [i for i, score in enumerate(scores) if math.isfinite(score)]
+    if not finite:
+        return 0, (0,)
+    best = min(scores[i] for i in finite)
+    bound = best + margin * abs(best)
+    tied = tuple(i for i in finite if scores[i] <= bound)
+    chosen = min(tied, key=lambda i: (departures[i], i))
+    return chosen, tied
+
+
+def departures_from(reference_cfg: Mapping[str, Any], overrides: Mapping[str, Any]) -> int:
+    """How many keys of ``overrides`` change the reference configuration's value."""
+    reference = model_values(reference_cfg)
+    return sum(1 for key, value in overrides.items() if reference.get(key) != value)
 
 
 def _earlier_fold(
@@ -183,6 +227,7 @@ def select_configuration(
     work_dir: Path,
     min_validation_windows: int,
     max_folds: int,
+    margin: float,
     on_trial: Callable[[int, dict[str, Any], int, int, float, int], None] | None = None,
 ) -> Selection:
     """Search ``grid`` around ``reference_cfg`` on the selection folds' validation windows.
@@ -263,9 +308,29 @@ def select_configuration(
     order = ranking["mean_val_loss"].fillna(math.inf).argsort(kind="stable")
     ranking = ranking.iloc[order.to_numpy()].reset_index(drop=True)
     ranking["rank"] = range(1, len(ranking) + 1)
-    chosen = candidates[int(ranking.loc[0, "trial"])]
+    ranking["departures"] = [
+        departures_from(reference_cfg, candidates[int(trial)]) for trial in ranking["trial"]
+    ]
+    position, tied = choose_within_margin(
+        ranking["mean_val_loss"].astype(float).tolist(), ranking["departures"].tolist(), margin
+    )
+    ranking["within_margin"] = [i in tied for i in range(len(ranking))]
+    ranking["chosen"] = [i == position for i in range(len(ranking))]
+    chosen_trial = int(ranking.loc[position, "trial"])
+    chosen = candidates[chosen_trial]
+    if len(tied) > 1:
+        log.info(
+            "near tie: %d candidates within %.1f %% of the lowest validation loss; chose %s "
+            "(fewest departures from the reference, then grid order)",
+            len(tied),
+            100 * margin,
+            overrides_label(chosen),
+        )
     return Selection(
         choice=dict(chosen),
+        chosen_trial=chosen_trial,
+        margin=float(margin),
+        near_tie=tuple(str(ranking.loc[i, "overrides"]) for i in tied if i != position),
         trials=trials,
         ranking=ranking,
         fold_indices=tuple(fold.index for fold, _ in fold_windows),
@@ -282,13 +347,17 @@ class WarmStartComparison:
     from the early-stopping weights of the fold ``step`` periods earlier (what
     ``training.warm_start`` does between backtest folds); ``fresh_val_loss`` is the same
     configuration's loss from its seeded initialisation (from the search). Both are
-    means over the selection seeds. ``warm_start`` is True when warm is not worse.
+    means over the selection seeds. ``warm_start`` is True only when warm is lower than
+    fresh by more than ``margin`` (relative to the lower of the two); within the margin
+    (``near_tie``) the simpler fresh start is kept.
     """
 
     warm_start: bool
     fresh_val_loss: float
     warm_val_loss: float
     previous_origin: str
+    margin: float = 0.0
+    near_tie: bool = False
 
 
 def compare_warm_start(
@@ -300,6 +369,7 @@ def compare_warm_start(
     selection: Selection,
     seeds: Sequence[int],
     work_dir: Path,
+    margin: float,
 ) -> WarmStartComparison | None:
     """Decide ``training.warm_start`` for a data set on the first fold's validation windows.
 
@@ -316,7 +386,7 @@ def compare_warm_start(
     if previous is None:
         return None
     model = ModelSettings.from_mapping({**reference_cfg, **selection.choice})
-    chosen_trial = int(selection.ranking.loc[0, "trial"])
+    chosen_trial = selection.chosen_trial
     fresh_rows = selection.trials[
         (selection.trials["trial"] == chosen_trial) & (selection.trials["fold"] == first.index)
     ]
@@ -341,20 +411,27 @@ def compare_warm_start(
             state = network_state(best)
         warm_losses.append(val_loss)
     warm = float(sum(warm_losses) / len(warm_losses))
-    chosen = math.isfinite(warm) and (not math.isfinite(fresh) or warm <= fresh)
+    if math.isfinite(warm) and math.isfinite(fresh):
+        near_tie = abs(warm - fresh) <= margin * min(abs(warm), abs(fresh))
+        chosen = warm < fresh and not near_tie
+    else:
+        near_tie, chosen = False, math.isfinite(warm)
     log.info(
-        "warm start on fold %d from fold -1 (origin %s): val loss %.6g vs fresh %.6g -> %s",
+        "warm start on fold %d from fold -1 (origin %s): val loss %.6g vs fresh %.6g -> %s%s",
         first.index,
         periods[origin],
         warm,
         fresh,
         "warm start" if chosen else "fresh start",
+        f" (near tie: within {100 * margin:.1f} %)" if near_tie else "",
     )
     return WarmStartComparison(
         warm_start=bool(chosen),
         fresh_val_loss=fresh,
         warm_val_loss=warm,
         previous_origin=periods[origin],
+        margin=float(margin),
+        near_tie=bool(near_tie),
     )
 
 
