@@ -71,9 +71,7 @@ def test_apply_environment_overrides_the_users_values_and_says_which() -> None:
     assert {k: environ[k] for k in PINNED_ENVIRONMENT} == PINNED_ENVIRONMENT
     assert environ["HOME"] == "/home/a"
     native = {"ATEN_CPU_CAPABILITY": "avx512"}
-    assert apply_environment("native", native) == {} and native == {
-        "ATEN_CPU_CAPABILITY": "avx512"
-    }
+    assert apply_environment("native", native) == {} and native == {"ATEN_CPU_CAPABILITY": "avx512"}
     record = environment_record("avx2", environ)
     assert record["environment_pinned"] is True
     assert record["variables"]["MKL_CBWR"] == "COMPATIBLE"
