@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 CORES ?= 2
 STAMP := $(VENV)/.installed
 
-.PHONY: env run quick test bench lint clean readme
+.PHONY: env run quick test bench lint clean readme verify reproducibility
 
 $(STAMP): envs/requirements.lock pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH (or set PYTHON=...)"; exit 1; }
@@ -31,6 +31,18 @@ readme: $(STAMP)
 quick: $(STAMP)
 	CONVERGENCE_CONFIG=tests/integration/config.yaml $(BIN)/snakemake --cores $(CORES) \
 		--profile profiles/local --config results_dir=results/quick
+
+# Rerun the quick config into a fresh folder and compare summary.md, the tables and every
+# prediction with the digest committed in benchmarks/results/quick_digest.json.
+verify: $(STAMP)
+	$(BIN)/python -m convergence.reproducibility verify --cores $(CORES)
+
+# Rewrite that digest and benchmarks/results/reproducibility.md (host, numeric pin, library
+# versions, summary.md sha256 of the quick config and of the default run in DEFAULT_RESULTS).
+DEFAULT_RESULTS ?= results
+reproducibility: $(STAMP)
+	$(BIN)/python -m convergence.reproducibility record --cores $(CORES) \
+		--default-results $(DEFAULT_RESULTS)
 
 test: $(STAMP)
 	$(BIN)/ruff check src tests workflow benchmarks

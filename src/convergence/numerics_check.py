@@ -15,16 +15,18 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from convergence.numerics import PINNED_ENVIRONMENT
 
 
-def probe_training(steps: int = 200, seed: int = 0) -> dict[str, Any]:
+def probe_training(steps: int = 200, seed: int = 0, batch_size: int = 64) -> dict[str, Any]:
     """Train the default CNN-LSTM (elastic-net penalty, batch norm, dropout) for ``steps``
-    Adam steps on fixed random data from ``seed``, on one thread; return the final loss
-    (exact, as a hex float) and a digest of the weights.
+    Adam steps of ``batch_size`` windows on fixed random data from ``seed``, on one
+    thread; return the final loss (exact, as a hex float), a digest of the weights and
+    the seconds the steps took.
 
     The unit of :func:`probe_in_subprocess`: two environments that give the same digest
     trained the same network bit for bit.
@@ -36,16 +38,18 @@ def probe_training(steps: int = 200, seed: int = 0) -> dict[str, Any]:
     torch.set_num_threads(1)
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
-    x = torch.randn(256, 8, 8, generator=generator)
-    y = x[:, -1, :3].cumsum(dim=1) * 0.5 + 0.1 * torch.randn(256, 3, generator=generator)
+    n_windows = max(256, 4 * int(batch_size))
+    x = torch.randn(n_windows, 8, 8, generator=generator)
+    y = x[:, -1, :3].cumsum(dim=1) * 0.5 + 0.1 * torch.randn(n_windows, 3, generator=generator)
     network = build_network(
         NetworkConfig(architecture="cnn_lstm", n_features=8, window=8, horizon=3, skip=True)
     )
     optimiser = torch.optim.Adam(network.parameters(), lr=0.01)
     network.train()
     loss = torch.zeros(())
+    started = time.perf_counter()
     for step in range(steps):
-        index = torch.randint(0, 256, (64,), generator=generator)
+        index = torch.randint(0, n_windows, (int(batch_size),), generator=generator)
         optimiser.zero_grad()
         prediction = network(x[index])
         loss = torch.nn.functional.mse_loss(prediction, y[index])
@@ -53,6 +57,7 @@ def probe_training(steps: int = 200, seed: int = 0) -> dict[str, Any]:
         loss.backward()
         optimiser.step()
         del step
+    seconds = time.perf_counter() - started
     digest = hashlib.sha256()
     for name, tensor in sorted(network.state_dict().items()):
         digest.update(name.encode())
@@ -61,6 +66,7 @@ def probe_training(steps: int = 200, seed: int = 0) -> dict[str, Any]:
         "loss": float(loss.detach()).hex(),
         "weights_sha256": digest.hexdigest(),
         "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "seconds": seconds,
     }
 
 
@@ -68,6 +74,7 @@ def probe_in_subprocess(
     environment: Mapping[str, str],
     steps: int = 200,
     seed: int = 0,
+    batch_size: int = 64,
     timeout: float = 600,
     emulate_cpu: str | None = None,
 ) -> dict[str, Any]:
@@ -79,7 +86,7 @@ def probe_in_subprocess(
     env.update(environment)
     code = (
         "import json; from convergence.numerics_check import probe_training; "
-        f"print(json.dumps(probe_training({int(steps)}, {int(seed)})))"
+        f"print(json.dumps(probe_training({int(steps)}, {int(seed)}, {int(batch_size)})))"
     )
     prefix: Sequence[str] = ("qemu-x86_64", "-cpu", emulate_cpu) if emulate_cpu else ()
     result = subprocess.run(

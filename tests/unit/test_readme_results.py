@@ -39,7 +39,7 @@ The lowest MASE on a is 1.000.
 def test_block_keeps_table_findings_ablations_and_choice_but_not_data_checks() -> None:
     block = results_block(SUMMARY, source="results/summary.md", sha256="f" * 64)
     assert block.startswith(BEGIN) and block.endswith(END)
-    assert "sha256 `ffffffffffffffff`" in block
+    assert f"sha256 `{'f' * 64}`" in block  # the full digest, as in reproducibility.md
     assert "| m | **1.000** |" in block
     assert "#### a" in block and "The lowest MASE on a is 1.000." in block
     # The per-data-set table stays one table (no blank line between its rows).

@@ -41,7 +41,13 @@ def results_block(summary_text: str, *, source: str, sha256: str) -> str:
                 preamble.append(line)
         elif line.strip() and (not line.startswith("- ") or line.startswith(KEPT_BULLETS)):
             current.append(line)
-    out = [BEGIN, "", f"From `{source}` (sha256 `{sha256[:16]}`).", ""]
+    out = [
+        BEGIN,
+        "",
+        f"From `{source}`, sha256 `{sha256}` (`sha256sum {source}` after `make run` should "
+        "print the same; `benchmarks/results/reproducibility.md`).",
+        "",
+    ]
     out += "\n".join(preamble).strip("\n").splitlines()
     for name, kept in sections.items():
         out += ["", f"#### {name}"]

@@ -67,7 +67,9 @@ def write_summary_markdown(
     lines = [
         "# Results summary",
         "",
-        f"Mean {metric} over seeds, all horizons pooled; lower is better, best per data set in bold.",
+        f"Mean {metric} over seeds, all horizons pooled; lower is better, lowest per data set "
+        "in bold (the first sentence of each data set says whether the data separate it from "
+        "the others or it is tied with them).",
         score_conventions(
             reference, has_ensemble=ensemble_name(reference) in set(cross_summary["model"])
         ),

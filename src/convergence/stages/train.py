@@ -343,6 +343,8 @@ def _reuse_reference(
             tracking_uri=tracking_uri,
             results_dir=results_dir,
             experiments_path=experiments_path,
+            # The forecasts were computed by the reference's job, under its numerics.
+            numerics=reference[position].get("numerics"),
             seed=str(seed),
             same_model_as=str(same_as["run_id"]),
         ) as job:
