@@ -35,6 +35,7 @@ def evaluate_frame(
         dm_path=out / "dm_tests.csv",
         dm_md_path=out / "dm_tests.md",
         dm_tex_path=out / "dm_tests.tex",
+        leader_path=out / "leader_tests.csv",
         intervals_path=out / "intervals.csv",
         provenance_path=out / "provenance.json",
     )

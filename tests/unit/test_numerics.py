@@ -169,3 +169,25 @@ def test_pinned_training_is_identical_on_emulated_intel_and_amd_cpus() -> None:
         result.pop("seconds")
     assert all(result["torch_cpu_capability"] == "AVX2" for result in results)
     assert results[0] == results[1], dict(zip(cpus, results, strict=True))
+
+
+def test_a_job_that_loaded_torch_natively_refuses_the_pin() -> None:
+    """In this test process torch was imported without the pin: a pinned job here would
+    compute other numbers than the pipeline's, so enter_job says so instead of running;
+    native mode runs and records the host's capability."""
+    import torch
+
+    from convergence.numerics import enter_job
+
+    threads = torch.get_num_threads()
+    try:
+        record = enter_job("native", 1)
+        assert record["isa"] == "native" and record["pin_holds"] is False
+        assert record["torch_threads"] == 1
+        assert record["float32_matmul_precision"] == "highest"
+        if record["torch_cpu_capability"] == "AVX2" or not host_supports_pin():
+            pytest.skip("torch runs at AVX2 here anyway: nothing to refuse")
+        with pytest.raises(ConfigError, match=r"numerics\.isa.*CPU capability"):
+            enter_job("avx2", 1)
+    finally:
+        torch.set_num_threads(threads)

@@ -252,6 +252,7 @@ def test_run_scenarios_end_to_end(panel: pd.DataFrame, tmp_path: Path) -> None:
     out = tmp_path / "scen"
     run_scenarios(
         dataset="toy",
+        numerics_isa="native",  # torch is loaded already in the test process
         canonical_path=canonical_path,
         spec=SPEC,
         measures=MEASURES,

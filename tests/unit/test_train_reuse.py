@@ -97,6 +97,7 @@ def train(
         }
     run_train(
         dataset="toy",
+        numerics_isa="native",  # torch is loaded already in the test process
         canonical_path=inputs[0],
         ingest_provenance_path=inputs[1],
         spec=SPEC,
