@@ -110,7 +110,9 @@ def test_summary_markdown_says_within_noise(tmp_path) -> None:
     assert findings["best_model"] == "ets"
     write_summary_markdown(tmp_path / "summary.md", cross, {"ds": findings}, reference="cnn_lstm")
     text = (tmp_path / "summary.md").read_text()
-    assert "The difference between cnn_lstm and the best model ets is within noise" in text
+    assert (
+        "The difference between cnn_lstm and the lowest-scoring model ets is within noise" in text
+    )
     assert "cnn_lstm_ensemble is the score of the seed-averaged forecast of cnn_lstm" in text
     assert "Split-conformal intervals" in text
 

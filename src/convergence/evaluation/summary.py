@@ -367,7 +367,7 @@ def versus_best_sentence(dm: pd.DataFrame, *, reference: str, best_model: str | 
     defined = _testable(rows)
     if defined.empty:
         return (
-            f"The Diebold-Mariano tests of {reference} against the best model {best_model} "
+            f"The Diebold-Mariano tests of {reference} against the lowest-scoring model {best_model} "
             f"are undefined or not testable (fewer than {MIN_DM_FORECASTS} aligned forecasts "
             "per horizon), so the gap is descriptive."
         )
@@ -377,7 +377,7 @@ def versus_best_sentence(dm: pd.DataFrame, *, reference: str, best_model: str | 
     if not model_better and not ref_better:
         smallest = defined.loc[pd.to_numeric(defined["p_holm"]).idxmin()]
         return (
-            f"The difference between {reference} and the best model {best_model} is within "
+            f"The difference between {reference} and the lowest-scoring model {best_model} is within "
             f"noise: at none of {n_horizons} horizons is the Holm-adjusted Diebold-Mariano "
             f"p-value below {level} (smallest {float(smallest['p_holm']):.3f}, horizon "
             f"{int(smallest['horizon'])})."
@@ -393,7 +393,7 @@ def versus_best_sentence(dm: pd.DataFrame, *, reference: str, best_model: str | 
             f"{reference} is significantly more accurate at horizon(s) {_horizon_list(ref_better)}"
         )
     return (
-        f"The difference between {reference} and the best model {best_model} is "
+        f"The difference between {reference} and the lowest-scoring model {best_model} is "
         f"Diebold-Mariano-significant (Holm-adjusted, {level}): {'; '.join(parts)} "
         f"of {n_horizons}."
     )
