@@ -24,15 +24,13 @@ import csv
 import os
 import shutil
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 from convergence.numerics import PINNED_ENVIRONMENT, host_cpu
 from convergence.numerics_check import probe_in_subprocess
-from convergence.reproducibility import compare_digests, results_digest
+from convergence.reproducibility import compare_digests, results_digest, run_pipeline
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICK_CONFIG = "tests/integration/config.yaml"
@@ -63,25 +61,16 @@ def run_quick(isa: str, cores: int) -> tuple[dict[str, float], dict[str, str]]:
     """The quick config into a fresh folder under ``numerics.isa = isa``: wall and rule
     seconds, and the results digest (``convergence.reproducibility``)."""
     folder = tempfile.mkdtemp(prefix=f"numerics-{isa}-", dir=ROOT / "results")
-    env = {**os.environ, "CONVERGENCE_CONFIG": QUICK_CONFIG}
-    env = {k: v for k, v in env.items() if k not in PINNED_ENVIRONMENT}
+    # Start from an environment without the pin, so that native really is native.
+    environ = {k: v for k, v in os.environ.items() if k not in PINNED_ENVIRONMENT}
     started = time.perf_counter()
-    subprocess.run(
-        [
-            str(Path(sys.executable).with_name("snakemake")),
-            "--cores",
-            str(cores),
-            "--profile",
-            "profiles/local",
-            "--config",
-            f"results_dir={folder}",
-            f"numerics={{isa: {isa}}}",
-        ],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    run_pipeline(
+        QUICK_CONFIG,
+        folder,
+        cores,
+        overrides=[f"numerics={{isa: {isa}}}"],
+        environ=environ,
+        quiet=True,
     )
     figures = {"wall": time.perf_counter() - started}
     for rule in RULES:

@@ -96,9 +96,19 @@ def compare_digests(expected: Mapping[str, str], actual: Mapping[str, str]) -> l
     return lines
 
 
-def run_pipeline(config: str, results_dir: str | Path, cores: int) -> None:
-    """Run the whole pipeline on ``config`` into ``results_dir`` (Snakemake, this Python)."""
-    env = {**os.environ, "CONVERGENCE_CONFIG": config}
+def run_pipeline(
+    config: str,
+    results_dir: str | Path,
+    cores: int,
+    *,
+    overrides: Sequence[str] = (),
+    environ: Mapping[str, str] | None = None,
+    quiet: bool = False,
+) -> None:
+    """Run the whole pipeline on ``config`` into ``results_dir`` (Snakemake, this Python);
+    ``overrides`` are more ``--config`` items, ``environ`` replaces this process's
+    environment."""
+    env = {**(os.environ if environ is None else environ), "CONVERGENCE_CONFIG": config}
     command = [
         str(Path(sys.executable).with_name("snakemake")),
         "--cores",
@@ -107,8 +117,10 @@ def run_pipeline(config: str, results_dir: str | Path, cores: int) -> None:
         "profiles/local",
         "--config",
         f"results_dir={results_dir}",
+        *overrides,
     ]
-    subprocess.run(command, cwd=PROJECT_ROOT, env=env, check=True)
+    output = subprocess.DEVNULL if quiet else None
+    subprocess.run(command, cwd=PROJECT_ROOT, env=env, check=True, stdout=output, stderr=output)
 
 
 def library_versions() -> dict[str, str | None]:
