@@ -40,3 +40,25 @@ def test_compare_names_missing_and_unexpected_files() -> None:
     actual = {"summary.md": "1", "y.csv": "3"}
     assert compare_digests(expected, actual) == ["missing: x.csv", "not expected: y.csv"]
     assert compare_digests(expected, dict(expected)) == []
+
+
+def test_run_ids_that_look_like_huge_floats_are_read_as_text(tmp_path: Path) -> None:
+    """A real MLflow run id of the default run, ``300e2350704042ac...``, made pandas' float
+    parser crash the process (SIGSEGV) when a table with it was read with inferred types.
+    The readers of tables with run ids read those columns as text; checked in a child
+    process, since the failure is a crash, not an exception."""
+    import subprocess
+    import sys
+
+    run_id = "300e2350704042ac9c9db451229439e7"
+    table = tmp_path / "summary.csv"
+    table.write_text(f"dataset,model,horizon,MASE_mean,run_ids\nds,m,all,0.5,{run_id}\n")
+    code = (
+        "import sys; from convergence.evaluation.tables import read_table; "
+        "from convergence.plotting.evaluation import _read; "
+        f"a = read_table({str(table)!r}); b = _read({str(table)!r}); "
+        f"assert a.loc[0, 'run_ids'] == b.loc[0, 'run_ids'] == {run_id!r}; "
+        "assert a.loc[0, 'MASE_mean'] == 0.5; print('ok')"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr[-2000:]

@@ -123,10 +123,23 @@ def write_tables(
     write_text_atomic(latex_table(frame, caption, best_marks), tex_path)
 
 
+#: Columns that hold identifiers, read as text. An MLflow run id such as
+#: ``300e2350704042ac...`` starts like a float with a huge exponent, and pandas 2.3's
+#: float parser crashes the process (SIGSEGV) on it when it infers the column's type.
+TEXT_ID_COLUMNS: dict[str, type] = {"run_id": str, "run_ids": str, "same_model_as": str}
+
+
 def read_table(path: str | Path) -> pd.DataFrame:
     file_path = Path(path)
     if not file_path.is_file():
         raise DataFileError(str(file_path), "file not found")
     return pd.read_csv(
-        file_path, dtype={"dataset": str, "model": str, "horizon": str, "reference": str}
+        file_path,
+        dtype={
+            "dataset": str,
+            "model": str,
+            "horizon": str,
+            "reference": str,
+            **TEXT_ID_COLUMNS,
+        },
     )

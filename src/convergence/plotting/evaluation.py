@@ -10,11 +10,14 @@ import pandas as pd
 
 from convergence.data.canonical import period_to_float
 from convergence.evaluation.scores import ALL_HORIZONS, load_predictions, seed_mean_forecasts
+from convergence.evaluation.tables import TEXT_ID_COLUMNS
 from convergence.plotting.common import plt, save_figure
 
 
 def _read(path: str | Path) -> pd.DataFrame:
-    return pd.read_csv(path, dtype={"dataset": str, "model": str, "horizon": str})
+    return pd.read_csv(
+        path, dtype={"dataset": str, "model": str, "horizon": str, **TEXT_ID_COLUMNS}
+    )
 
 
 def _title(target, title: str | None) -> None:

@@ -314,6 +314,7 @@ def _reuse_reference(
 
     import pandas as pd
 
+    from convergence.evaluation.tables import TEXT_ID_COLUMNS
     from convergence.provenance import write_json_atomic
 
     reference_model = str(reference[0]["model"])
@@ -348,7 +349,7 @@ def _reuse_reference(
             seed=str(seed),
             same_model_as=str(same_as["run_id"]),
         ) as job:
-            predictions = pd.read_csv(reference_predictions[position])
+            predictions = pd.read_csv(reference_predictions[position], dtype=TEXT_ID_COLUMNS)
             predictions["model"] = model_name
             write_csv_atomic(predictions, predictions_paths[position])
             folder = Path(checkpoint_dirs[position])
