@@ -161,13 +161,17 @@ def reproducibility_markdown(
         f"{state['git_commit']}{' (uncommitted changes)' if state['git_dirty'] else ''}.",
         "",
         "Compare in one line: `sha256sum results/summary.md` after `make run`, or "
-        "`make verify` for the quick config. Same numbers are expected on any x86-64 CPU "
-        "with AVX2 under the numeric pin below, with the lock file's libraries.",
+        "`make verify` for the quick config. Under the numeric pin below, with the lock "
+        "file's libraries, every x86-64 CPU with AVX2 should give these digests: checked "
+        "on this host for every instruction-set level it offers above AVX2 and on "
+        "emulated Intel and AMD AVX2 CPUs (`tests/unit/test_numerics.py`, "
+        "`benchmarks/results/numerics_pin.md`), not yet on a second real machine: if "
+        "yours differs, `make verify` names the files.",
         "",
         "| config | `summary.md` sha256 |",
         "|---|---|",
         f"| quick (`{QUICK_CONFIG}`, `make verify`) | `{quick_digest.get('summary.md', 'n/a')}` |",
-        f"| default (`config.yaml`, `make run`; from `{default_source or 'n/a'}`) "
+        f"| default (`config.yaml`, `make run`; {default_source or 'n/a'}) "
         f"| `{default_summary_sha256 or 'n/a'}` |",
         "",
         "## Host",
@@ -201,6 +205,15 @@ def reproducibility_markdown(
     return "\n".join(lines)
 
 
+def run_commit(results_dir: str | Path) -> str:
+    """The git commit a results folder was computed at (from its first seed's run.json)."""
+    for path in sorted(Path(results_dir).glob("*/models/*/seed*/run.json")):
+        commit = json.loads(path.read_text(encoding="utf-8")).get("git_commit")
+        if commit:
+            return str(commit)[:12]
+    return "unknown"
+
+
 def verify(cores: int, expected_path: str | Path = QUICK_DIGEST) -> int:
     """Rerun the quick config into a fresh folder; 0 when its digest matches, else 1."""
     expected = json.loads((PROJECT_ROOT / expected_path).read_text(encoding="utf-8"))
@@ -230,14 +243,15 @@ def record(cores: int, default_results: str | None) -> None:
     write_text_atomic(
         json.dumps(quick, indent=2, sort_keys=True) + "\n", PROJECT_ROOT / QUICK_DIGEST
     )
-    default_sha = None
+    default_sha, default_source = None, None
     if default_results:
         summary = Path(default_results) / "summary.md"
         default_sha = hashlib.sha256(summary.read_bytes()).hexdigest()
+        default_source = f"run at commit {run_commit(default_results)}"
     text = reproducibility_markdown(
         quick_digest=quick,
         default_summary_sha256=default_sha,
-        default_source=f"{default_results}/summary.md" if default_results else None,
+        default_source=default_source,
     )
     write_text_atomic(text, PROJECT_ROOT / RECORD)
     print(f"wrote {QUICK_DIGEST} ({len(quick)} files) and {RECORD}")
