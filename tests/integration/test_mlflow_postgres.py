@@ -196,6 +196,7 @@ def test_run_train_on_postgres_backed_server(
     predictions_path = results / "forecasts" / "synthetic" / "lstm-seed3.csv"
     run_json_path = predictions_path.with_suffix(".run.json")
     run_train(
+        numerics_isa="native",  # torch is loaded already in the test process
         dataset="synthetic",
         canonical_path=canonical_path,
         ingest_provenance_path=provenance_path,

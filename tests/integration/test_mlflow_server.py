@@ -169,6 +169,7 @@ def test_run_train_logs_parent_and_fold_runs(
     predictions_path = results / "forecasts" / "synthetic" / "lstm-seed7.csv"
     run_json_path = results / "forecasts" / "synthetic" / "lstm-seed7.run.json"
     run_train(
+        numerics_isa="native",  # torch is loaded already in the test process
         dataset="synthetic",
         canonical_path=canonical_path,
         ingest_provenance_path=provenance_path,
