@@ -166,7 +166,8 @@ def enter_job(isa: str, threads: int) -> dict[str, Any]:
 
     record = environment_record(isa)
     capability = torch.backends.cpu.get_cpu_capability()
-    supported = host_supports_pin()
+    cpu = host_cpu()
+    supported = host_supports_pin(cpu)
     if isa == "avx2" and supported and capability != PINNED_TORCH_CAPABILITY:
         raise ConfigError(
             "numerics.isa",
@@ -194,7 +195,7 @@ def enter_job(isa: str, threads: int) -> dict[str, Any]:
         float32_matmul_precision=torch.get_float32_matmul_precision(),
         cudnn_deterministic=True,
         cuda_device=torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-        host=host_cpu(),
+        host=cpu,
     )
     return record
 

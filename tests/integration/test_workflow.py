@@ -386,6 +386,8 @@ def test_every_computing_job_records_the_numeric_pin(tiny_run: Path) -> None:
 def test_headline_names_a_single_best_model_only_when_separated(tiny_run: Path) -> None:
     """Each data set's headline follows its leader_tests.csv: a tie statement naming the
     tied models, or one model separated from every other."""
+    import json
+
     from convergence.evaluation.summary import leader_ties
 
     summary_md = (tiny_run / "summary.md").read_text()
@@ -395,6 +397,11 @@ def test_headline_names_a_single_best_model_only_when_separated(tiny_run: Path) 
         leader, tied, _ = leader_ties(seeds, leader_dm, reference="cnn_lstm")
         assert set(leader_dm["reference"]) == {leader}
         section = summary_md.split(f"## {dataset}")[1].split("\n## ")[0]
+        evaluated = json.loads((tiny_run / dataset / "evaluation" / "provenance.json").read_text())
+        assert (
+            f"on {evaluated['n_entities']} entities and {evaluated['n_test_periods']} test "
+            "periods" in section
+        )
         if tied:
             assert f"No single best model on {dataset}" in section
             assert all(model in section for model in tied[:6])

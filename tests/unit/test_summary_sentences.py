@@ -310,6 +310,16 @@ def test_leader_is_named_alone_only_when_separated_from_every_model() -> None:
     assert leader_ties(wide, apart, reference="cnn_lstm")[1] == []
     alone = leader_headline(wide, apart, dataset="ds", reference="cnn_lstm", n_forecasts=40)
     assert alone.startswith("The lowest MASE on ds is 0.100, from ets, separated from every")
+    based = leader_headline(
+        wide,
+        apart,
+        dataset="ds",
+        reference="cnn_lstm",
+        n_forecasts=40,
+        n_entities=4,
+        n_test_periods=10,
+    )
+    assert "40 forecasts per model and seed on 4 entities and 10 test periods" in based
     # The other model significantly better somewhere: not separated.
     mixed = _leader_dm("ets", [("theta", 1, 0.01, "reference"), ("theta", 2, 0.01, "model")])
     assert leader_ties(wide, mixed, reference="cnn_lstm")[1] == ["theta"]

@@ -182,6 +182,8 @@ def dataset_findings(
     baselines: Sequence[str] = (),
     leader_dm: pd.DataFrame | None = None,
     dataset: str = "",
+    n_entities: int | None = None,
+    n_test_periods: int | None = None,
 ) -> dict[str, Any]:
     """The per-data-set inputs of :func:`write_summary_markdown` from one summary and DM
     table; with ``leader_dm`` (the evaluate stage's ``leader_tests.csv``) the headline
@@ -201,6 +203,8 @@ def dataset_findings(
             metric=metric,
             reference=reference,
             n_forecasts=n_forecasts,
+            n_entities=n_entities,
+            n_test_periods=n_test_periods,
         )
     notes = []
     undefined = values[values.isna()].index.tolist()
@@ -237,6 +241,13 @@ def dataset_findings(
 MAX_TIED_NAMED = 6
 
 
+def leader_model(summary: pd.DataFrame, metric: str = "MASE") -> str:
+    """The model with the lowest pooled (all horizons) mean score over seeds; the first in
+    table order among equal scores."""
+    pooled = summary[summary["horizon"].astype(str) == ALL_HORIZONS].set_index("model")
+    return str(pooled[f"{metric}_mean"].astype(float).dropna().sort_values(kind="stable").index[0])
+
+
 def leader_ties(
     summary: pd.DataFrame, leader_dm: pd.DataFrame, *, metric: str = "MASE", reference: str
 ) -> tuple[str, list[str], dict[str, str]]:
@@ -257,7 +268,7 @@ def leader_ties(
     pooled = summary[summary["horizon"].astype(str) == ALL_HORIZONS].set_index("model")
     column, spread_column = f"{metric}_mean", f"{metric}_std"
     values = pooled[column].astype(float).dropna().sort_values(kind="stable")
-    leader = str(values.index[0])
+    leader = leader_model(summary, metric)
     same_forecast = {reference, ensemble_name(reference)}
 
     def spread(model: str) -> float:
@@ -293,14 +304,19 @@ def leader_headline(
     metric: str = "MASE",
     reference: str,
     n_forecasts: int | None,
+    n_entities: int | None = None,
+    n_test_periods: int | None = None,
 ) -> str:
     """The headline sentence of one data set: the single best model only where the data
-    separate it (:func:`leader_ties`), else a tie statement naming the tied models."""
+    separate it (:func:`leader_ties`), else a tie statement naming the tied models; with
+    what it rests on (models, forecasts and, when given, entities and test periods)."""
     pooled = summary[summary["horizon"].astype(str) == ALL_HORIZONS].set_index("model")
     values = pooled[f"{metric}_mean"].astype(float)
     n_models = int(values.notna().sum())
     leader, tied, reasons = leader_ties(summary, leader_dm, metric=metric, reference=reference)
     basis = f"{n_models} models compared, {n_forecasts} forecasts per model and seed"
+    if n_entities is not None and n_test_periods is not None:
+        basis += f" on {n_entities} entities and {n_test_periods} test periods"
     if not tied:
         return (
             f"The lowest {metric} on {dataset} is {values[leader]:.3f}, from {leader}, "

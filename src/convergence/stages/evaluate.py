@@ -25,7 +25,6 @@ from convergence.evaluation.conformal import (
 from convergence.evaluation.ensemble import add_seed_ensemble, ensemble_name
 from convergence.evaluation.forecast_checks import forecast_data_checks
 from convergence.evaluation.scores import (
-    ALL_HORIZONS,
     METRICS,
     load_predictions,
     read_scales,
@@ -36,6 +35,7 @@ from convergence.evaluation.summary import (
     coupling_recovery_note,
     cross_dataset_summary,
     dataset_findings,
+    leader_model,
     selection_note,
     write_summary_markdown,
 )
@@ -109,6 +109,7 @@ def run(
     )
     # The model with the lowest pooled score against every other: who it is tied with.
     leader = leader_model(summary)
+    reference_rows = predictions[predictions["model"] == reference]
     write_csv_atomic(leader_tests(predictions, leader=leader, reference=reference), leader_path)
     run_ids = sorted({str(r) for r in predictions["run_id"] if str(r)})
     record = base_record(
@@ -118,6 +119,9 @@ def run(
         inputs={str(p): sha256_file(p) for p in [*prediction_paths, scales_path]},
         run_ids=run_ids,
         n_forecasts=int(len(predictions)),
+        # What the headline rests on: the reference's test entities and periods.
+        n_entities=int(reference_rows["entity"].nunique()),
+        n_test_periods=int(reference_rows["period"].nunique()),
         n_fallback=int(predictions["fallback"].sum()),
         models=sorted(set(predictions["model"])),
         **{DATA_CHECKS_KEY: forecast_data_checks(predictions, scales, dm, dataset)},
@@ -131,12 +135,6 @@ def run(
         len(predictions),
         summary["model"].nunique(),
     )
-
-
-def leader_model(summary: pd.DataFrame, metric: str = "MASE") -> str:
-    """The model with the lowest pooled (all horizons) mean score over seeds."""
-    pooled = summary[summary["horizon"].astype(str) == ALL_HORIZONS].set_index("model")
-    return str(pooled[f"{metric}_mean"].astype(float).dropna().sort_values(kind="stable").index[0])
 
 
 def _log_uncalibrated(intervals: pd.DataFrame) -> dict[str, int]:
@@ -201,6 +199,11 @@ def run_cross_summary(
     dms = [read_table(p) for p in dm_paths]
     leaders = [read_table(p) for p in leader_paths]
     leader_all = pd.concat(leaders, ignore_index=True) if leaders else None
+    evaluated = {
+        dataset: read_json(by_stage["evaluate"])
+        for dataset, by_stage in (data_check_paths or {}).items()
+        if "evaluate" in by_stage
+    }
     cross = cross_dataset_summary(summaries, metric=metric)
     ensemble = ensemble_name(reference)
     ensemble_note = (
@@ -231,6 +234,8 @@ def run_cross_summary(
                 if leader_all is None
                 else leader_all[leader_all["dataset"] == dataset],
                 dataset=str(dataset),
+                n_entities=evaluated.get(dataset, {}).get("n_entities"),
+                n_test_periods=evaluated.get(dataset, {}).get("n_test_periods"),
             )
     for path in measure_provenance_paths:
         record = read_json(path)
@@ -258,7 +263,10 @@ def run_cross_summary(
     for dataset, by_stage in (data_check_paths or {}).items():
         if dataset in per_dataset:
             checks = {
-                stage: read_json(path).get(DATA_CHECKS_KEY, []) for stage, path in by_stage.items()
+                stage: (evaluated[dataset] if stage == "evaluate" else read_json(path)).get(
+                    DATA_CHECKS_KEY, []
+                )
+                for stage, path in by_stage.items()
             }
             if dataset in selection_checks:
                 checks["select"] = selection_checks[dataset]

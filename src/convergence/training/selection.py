@@ -98,7 +98,6 @@ class Selection:
     validation_periods: tuple[str, str]  # first and last validation period used
     n_validation_windows: int  # over all selection folds
     chosen_trial: int = 0
-    margin: float = 0.0
     near_tie: tuple[str, ...] = ()  # the other candidates within the margin of the lowest
 
 
@@ -329,7 +328,6 @@ def select_configuration(
     return Selection(
         choice=dict(chosen),
         chosen_trial=chosen_trial,
-        margin=float(margin),
         near_tie=tuple(str(ranking.loc[i, "overrides"]) for i in tied if i != position),
         trials=trials,
         ranking=ranking,
@@ -356,7 +354,6 @@ class WarmStartComparison:
     fresh_val_loss: float
     warm_val_loss: float
     previous_origin: str
-    margin: float = 0.0
     near_tie: bool = False
 
 
@@ -430,7 +427,6 @@ def compare_warm_start(
         fresh_val_loss=fresh,
         warm_val_loss=warm,
         previous_origin=periods[origin],
-        margin=float(margin),
         near_tie=bool(near_tie),
     )
 
