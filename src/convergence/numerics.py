@@ -5,7 +5,9 @@ CPU's instruction set at run time. An AVX-512 machine and an AVX2 machine theref
 in different orders and train different networks from the same seed; one early-stopping
 epoch or one selection decision later the difference is a different model (issue 22).
 With ``numerics.isa: avx2`` (the default) every library is capped at AVX2, which every
-x86-64 CPU of the last decade offers, so all of them compute the same numbers:
+x86-64 CPU of the last decade offers, so that they compute the same numbers (checked on
+one host at every level it offers above AVX2 and on emulated Intel and AMD AVX2 CPUs;
+not yet on a second real machine, see ``benchmarks/results/numerics_pin.md``):
 
 =========================  ================  ================================================
 variable                   pinned value      what it caps
