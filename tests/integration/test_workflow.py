@@ -398,10 +398,9 @@ def test_headline_names_a_single_best_model_only_when_separated(tiny_run: Path) 
         assert set(leader_dm["reference"]) == {leader}
         section = summary_md.split(f"## {dataset}")[1].split("\n## ")[0]
         evaluated = json.loads((tiny_run / dataset / "evaluation" / "provenance.json").read_text())
-        assert (
-            f"on {evaluated['n_entities']} entities and {evaluated['n_test_periods']} test "
-            "periods" in section
-        )
+        n_entities = evaluated["n_entities"]
+        entities = f"{n_entities} entit{'y' if n_entities == 1 else 'ies'}"
+        assert f"on {entities} and {evaluated['n_test_periods']} test period" in section
         if tied:
             assert f"No single best model on {dataset}" in section
             assert all(model in section for model in tied[:6])

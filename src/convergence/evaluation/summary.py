@@ -316,7 +316,9 @@ def leader_headline(
     leader, tied, reasons = leader_ties(summary, leader_dm, metric=metric, reference=reference)
     basis = f"{n_models} models compared, {n_forecasts} forecasts per model and seed"
     if n_entities is not None and n_test_periods is not None:
-        basis += f" on {n_entities} entities and {n_test_periods} test periods"
+        entities = f"{n_entities} entit{'y' if n_entities == 1 else 'ies'}"
+        periods = f"{n_test_periods} test period{'' if n_test_periods == 1 else 's'}"
+        basis += f" on {entities} and {periods}"
     if not tied:
         return (
             f"The lowest {metric} on {dataset} is {values[leader]:.3f}, from {leader}, "
