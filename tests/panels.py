@@ -67,3 +67,38 @@ def trending_panel_by_row(n_entities: int = 6, n_periods: int = 30, seed: int = 
                 }
             )
     return pd.DataFrame(rows).set_index(INDEX).sort_index()
+
+
+def measure_dataset(
+    tmp_path, name: str, spec: dict, measures: dict | None = None
+) -> dict[str, dict]:
+    """Ingest, normalize and measure one configured data set (files under
+    ``tmp_path/name``); return the provenance records by stage and the coupling table."""
+    import json
+    from pathlib import Path
+
+    from convergence.data.ingest import ingest_dataset, write_ingest_outputs
+    from convergence.stages.measure import run as run_measure
+    from convergence.stages.normalize import run as run_normalize
+
+    canonical, provenance = ingest_dataset(name, spec, root=Path(tmp_path))
+    out = Path(tmp_path) / name
+    write_ingest_outputs(canonical, provenance, out / "canonical.csv", out / "ingest.json")
+    measures = measures or {}
+    run_normalize(out / "canonical.csv", spec, measures, out / "norm.csv", out / "model.json", name)
+    names = ("coupling", "grades", "sigma", "pairs", "structure", "provenance")
+    outputs = {key: str(out / f"{key}.csv") for key in names}
+    run_measure(
+        out / "canonical.csv",
+        out / "model.json",
+        out / "ingest.json",
+        spec,
+        measures,
+        **{f"{key}_path": path for key, path in outputs.items()},
+    )
+    return {
+        "ingest": json.loads((out / "ingest.json").read_text()),
+        "normalize": json.loads((out / "model.json").read_text()),
+        "measure": json.loads(Path(outputs["provenance"]).read_text()),
+        "coupling": pd.read_csv(outputs["coupling"], dtype={"period": str}),
+    }

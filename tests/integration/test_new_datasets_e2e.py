@@ -56,8 +56,27 @@ def portfolios_text(n_months: int = 72) -> str:
     return "\n".join(lines) + "\n"
 
 
+def states_text(n_states: int = 12, n_years: int = 24) -> str:
+    """US-states-like levels: output, employment and capital proportional to a size that
+    spans two orders of magnitude (pooled bounds on them rank states by size)."""
+    rng = np.random.default_rng(4)
+    lines = ["state,year,series,value"]
+    for k in range(n_states):
+        size = np.exp(rng.uniform(0, 4.6))
+        level, growth = rng.uniform(0.5, 1.5), rng.uniform(0.0, 0.04)
+        for t in range(n_years):
+            workers = size * (1 + rng.normal(0, 0.01))
+            values = {
+                "employment": workers,
+                "output": workers * level * (1 + growth) ** t,
+                "capital": workers * rng.uniform(1, 3),
+            }
+            lines += [f"S{k:02d},{1990 + t},{name},{v:.5g}" for name, v in values.items()]
+    return "\n".join(lines) + "\n"
+
+
 def write_config(workdir: Path) -> Path:
-    files = {"power": power_text(), "portfolios": portfolios_text()}
+    files = {"power": power_text(), "portfolios": portfolios_text(), "states": states_text()}
     digests = {}
     for name, text in files.items():
         (workdir / f"{name}.csv").write_text(text, encoding="utf-8")
@@ -92,6 +111,24 @@ def write_config(workdir: Path) -> Path:
             "forecast": {"window": 6, "horizon": 3, "n_origins": 2, "step": 3}
             | {"val_size": 6, "min_train": 24},
         },
+    }
+    # The same power file under per-entity bounds: C6 and C7 (no nuclear, filled with 0)
+    # keep a D from the rule (nuclear left out of their clean index), and the run completes.
+    config["datasets"]["power_per_entity"] = {
+        **config["datasets"]["power"],
+        "fill_missing": 0,
+        "normalization": {"scope": "per_entity"},
+    }
+    config["datasets"]["states"] = {
+        "reader": "long_csv",
+        "path": str(workdir / "states.csv"),
+        "sha256": digests["states"],
+        "frequency": "annual",
+        "options": {
+            "columns": {"entity": "state", "period": "year", "indicator": "series"}
+            | {"value": "value"}
+        },
+        "subsystems": {"production": {"output": "benefit"}, "capital": {"capital": "benefit"}},
     }
     config["seeds"] = [0]
     config["train_models"] = ["cnn_lstm"]
@@ -159,3 +196,35 @@ def test_summary_lists_every_stage_checks(new_run: Path) -> None:
     power = summary.split("### Data checks: power")[1]
     assert "`entity_periods_without_D`" in power and "(entities: C6, C7" in power
     assert "- **evaluate** `tiny_test_set`: 24 test forecasts" in power
+    # Convergence verdicts say on how many of how many entities and periods they rest, and
+    # the sigma section comes from the same provenance (issue 23).
+    tests = json.loads((new_run / "power/convergence/provenance.json").read_text())
+    if not tests["verdict"].startswith("not tested"):
+        section = summary.split("\n## power")[1]
+        assert f"(beta, sigma, Phillips-Sul; `convergence/`) on {tests['verdict']}." in section
+        assert " entities and " in tests["verdict"] and "periods (" in tests["verdict"]
+        assert "### Sigma-convergence: power" in section
+        std = next(row for row in tests["sigma_trend"] if row["measure"] == "std")
+        assert f"slope {std['slope']:+.2g} per period" in section
+
+
+def test_per_entity_scope_with_an_absent_category_completes_with_the_rule(new_run: Path) -> None:
+    normalize = json.loads(
+        (new_run / "power_per_entity/normalize/measurement_model.json").read_text()
+    )
+    (rule,) = [c for c in normalize["data_checks"] if c["code"] == "per_entity_constant_indicators"]
+    assert rule["details"]["entities"] == ["C6", "C7"]
+    predictions = pd.read_csv(
+        new_run / "power_per_entity/models/cnn_lstm/seed0/predictions.csv", dtype={"period": str}
+    )
+    assert {"C6", "C7"} <= set(predictions["entity"])
+    summary = (new_run / "summary.md").read_text()
+    section = summary.split("### Data checks: power_per_entity")[1]
+    assert "- **normalize** `per_entity_constant_indicators`" in section
+
+
+def test_level_panel_is_flagged_with_the_derived_remedy(new_run: Path) -> None:
+    summary = (new_run / "summary.md").read_text()
+    section = summary.split("### Data checks: states")[1]
+    assert "- **normalize** `size_dominated_levels`" in section
+    assert "datasets.states.derived" in section

@@ -78,6 +78,7 @@ def test_seed_mean_and_std_by_hand():
             "RMSE": 1.0,
             "sMAPE": 1.0,
             "MASE": [0.5, 0.7, 0.9],
+            "pooled_MASE": [0.4, 0.6, 0.8],
             "grade_accuracy": 1.0,
             "run_ids": ["r0", "r1", "r2"],
         }
@@ -112,6 +113,7 @@ def _dm_frame():
                             [actual[e]],
                             [actual[e] + rng.normal(0, noise)],
                             entity=entity,
+                            origin=str(1990 + e % 10),  # 10 distinct origins
                             horizon=horizon,
                         )
                     )
@@ -156,14 +158,18 @@ def test_cross_summary_picks_lowest():
             "dataset": ["x", "x", "y", "y", "x"],
             "model": ["a", "b", "a", "b", "a"],
             "horizon": ["all", "all", "all", "all", "1"],
-            "MASE_mean": [0.9, 0.4, 0.2, 0.8, 0.0],
+            "pooled_MASE_mean": [0.9, 0.4, 0.2, 0.8, 0.0],
+            # mean MASE ranks the other way: shown beside, never marked best
+            "MASE_mean": [0.1, 0.5, 0.9, 0.3, 0.0],
         }
     )
     cross = cross_dataset_summary(summary)
-    assert list(cross.columns) == ["model", "x", "y"]
+    assert list(cross.columns) == ["model", "x", "y", "x (mean MASE)", "y (mean MASE)"]
     best = cross.attrs["best"]
+    assert set(best) == {"x", "y"}
     assert cross.loc[best["x"], "model"] == "b"
     assert cross.loc[best["y"], "model"] == "a"
+    assert cross.set_index("model").loc["a", "x (mean MASE)"] == pytest.approx(0.1)
 
 
 def test_load_predictions_names_file_with_missing_column(tmp_path):

@@ -247,11 +247,16 @@ def test_a_diverging_panel_forms_no_club():
 
 def test_convergence_tests_tables_and_verdict():
     panel = _three_clubs()
-    panel.loc["a0", "1970"] = -1.0  # non-positive: dropped with a warning
+    # Non-positive in mid-panel twice: no span of half the periods avoids both, so a0 is
+    # dropped (with its reason) rather than the panel cut to 19 periods.
+    panel.loc["a0", ["1970", "1990"]] = -1.0
     result = convergence_tests(panel, series="x")
     assert result.n_entities == 17 and result.n_periods == N_PERIODS
-    assert any("a0" in warning and "non-positive" in warning for warning in result.warnings)
-    assert result.verdict.startswith("17 entities: no overall convergence (log-t b = ")
+    assert result.sample.dropped_entities == {"a0": "non-positive in 1970, 1990"}
+    assert any("a0" in warning for warning in result.sample.warnings)
+    assert result.verdict.startswith(
+        "17 of 18 entities and all 60 periods (1950-2009): no overall convergence (log-t b = "
+    )
     assert result.verdict.endswith("3 clubs of sizes 5, 6, 6 and 0 divergent")
     assert list(result.clubs.columns) == list(CLUB_COLUMNS)
     assert list(result.log_t.columns) == list(LOG_T_COLUMNS)
@@ -268,7 +273,8 @@ def test_convergence_tests_tables_and_verdict():
     }
     assert result.conventions["phillips_sul.hp_lambda"] == 400.0
     assert result.conventions["beta.spell_length"] == 5
-    assert result.conventions["balance"] == "largest_block"
+    assert result.conventions["balance"] == "entities_first"
+    assert result.conventions["min_period_share"] == 0.5
 
 
 def test_convergence_tests_accepts_a_long_series():
@@ -284,8 +290,12 @@ def test_one_entity_or_too_few_periods_raise_value_error():
     with pytest.raises(ValueError, match="too few periods"):
         convergence_tests(_matrix(np.exp(np.random.default_rng(8).standard_normal((5, 3)))))
     all_but_one = _matrix(np.exp(np.random.default_rng(9).standard_normal((2, 30))))
-    all_but_one.iloc[0, 3] = 0.0
-    with pytest.raises(ValueError, match="at least 2 entities with positive values, got 1"):
+    all_but_one.iloc[0, 3] = 0.0  # an early zero costs periods 1950..1953, not the entity
+    assert convergence_tests(all_but_one).sample.basis() == (
+        "all 2 entities and 26 of 30 periods (1954-1979)"
+    )
+    all_but_one.iloc[0, 15] = 0.0  # a second zero in mid-panel: no span of 15 avoids both
+    with pytest.raises(ValueError, match="at least 2 entities with positive values"):
         convergence_tests(all_but_one)
 
 
@@ -293,14 +303,16 @@ def test_balance_largest_block_and_drop_entities():
     values = np.ones((5, 10))
     values[0, :3] = np.nan  # 4 entities x 10 periods (40) beat 5 x 7 (35)
     panel = _matrix(values)
-    block, warnings = balance_panel(panel)
-    assert block.shape == (4, 10) and "e00" not in block.index and warnings
+    balanced = balance_panel(panel, "largest_block")
+    assert balanced.panel.shape == (4, 10) and "e00" not in balanced.panel.index
+    assert balanced.warnings and balanced.dropped_entities == {"e00": "missing in 1950, 1951, 1952"}
+    # entities_first keeps all 5 entities over the 7 complete periods instead
+    assert balance_panel(panel).panel.shape == (5, 7)
     values[1:, 8:] = np.nan  # 4 entities x 8 periods (32) beat 5 x 5 (1953..1957, 25)
-    block, _ = balance_panel(_matrix(values))
-    assert block.shape == (4, 8)
-    dropped, _ = balance_panel(_matrix(values), "drop_entities")
-    assert dropped.empty
-    with pytest.raises(InputError, match="missing values"):
+    assert balance_panel(_matrix(values), "largest_block").panel.shape == (4, 8)
+    with pytest.raises(InputError, match="at least 2 entities"):
+        balance_panel(_matrix(values), "drop_entities")
+    with pytest.raises(InputError, match="missing or non-positive"):
         balance_panel(_matrix(values), "none")
 
 
@@ -309,6 +321,8 @@ def test_settings_from_mapping_and_validation():
         {"balance": "drop_entities", "phillips_sul": {"trim_fraction": 0.3}, "beta": {}}
     )
     assert settings.phillips_sul.trim_fraction == 0.3 and settings.balance == "drop_entities"
+    with pytest.raises(ConfigError, match="min_period_share"):
+        ConvergenceTestSettings.from_mapping({"min_period_share": 1.5})
     with pytest.raises(ConfigError, match="phillips_sul.kq"):
         ConvergenceTestSettings.from_mapping({"phillips_sul": {"kq": 0.3}})
     with pytest.raises(ConfigError, match="trim_rule"):

@@ -264,11 +264,19 @@ def test_constant_indicator_pooled_is_an_error_naming_it() -> None:
         check_zero_range(wide, "pooled", dataset="toy")
 
 
-def test_constant_indicator_per_entity_names_indicator_and_entity() -> None:
+def test_constant_indicator_per_entity_is_a_named_check_with_the_rule() -> None:
     wide = wide_panel({"A": {"x": [1, 2], "y": [5, 5]}, "B": {"x": [3, 4], "y": [1, 2]}})
-    check_zero_range(wide, "pooled")  # y varies across entities: fine pooled
-    with pytest.raises(InputError, match=r"indicator 'y' of entity 'A' is constant"):
-        check_zero_range(wide, "per_entity")
+    assert check_zero_range(wide, "pooled") is None  # y varies across entities: fine pooled
+    found = check_zero_range(wide, "per_entity", dataset="toy", subsystems={"s": ["y"]})
+    assert found is not None and found["code"] == "per_entity_constant_indicators"
+    assert found["details"]["entities"] == ["A"] and found["details"]["indicators"] == ["y"]
+    assert found["details"]["entities_without_index"] == ["A (s)"]
+    assert "datasets.toy.normalization.scope" in found["message"]
+    assert "weights are rescaled" in found["message"]
+    # Constant in every entity: nothing to measure, an error naming the indicator.
+    flat = wide_panel({"A": {"x": [1, 2], "y": [5, 5]}, "B": {"x": [3, 4], "y": [1, 1]}})
+    with pytest.raises(InputError, match=r"'y' are constant in every entity"):
+        check_zero_range(flat, "per_entity")
 
 
 def test_dominated_pooled_bounds_warn_and_name_per_entity(
@@ -288,7 +296,8 @@ def test_dominated_pooled_bounds_warn_and_name_per_entity(
     assert found["details"]["entities"] == ["BIG"]
     assert found["details"]["counts"] == {"BIG (max)": 3}
     assert "BIG sets the max of 3 of 3 indicators" in found["message"]
-    assert "scope: per_entity exists (datasets.toy.normalization.scope)" in found["message"]
+    assert "scope: per_entity (datasets.toy.normalization.scope)" in found["message"]
+    assert "datasets.toy.derived" in found["message"]
     assert "pooled_bounds_dominated" in caplog.text
 
 

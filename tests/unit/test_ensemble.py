@@ -125,7 +125,7 @@ def test_evaluate_scores_the_ensemble_and_leaves_it_out_of_dm(tmp_path, monkeypa
     assert summary.loc[("cnn_lstm_ensemble", "all"), "MAE_mean"] < per_seed.mean()
     # Interval metrics are in both tables, next to the existing columns.
     assert {"coverage80", "coverage95", "interval_score80", "n_calibrated95"} <= set(scores)
-    assert list(scores.columns[:11]) == [
+    assert list(scores.columns[:12]) == [
         "dataset",
         "model",
         "seed",
@@ -135,10 +135,13 @@ def test_evaluate_scores_the_ensemble_and_leaves_it_out_of_dm(tmp_path, monkeypa
         "RMSE",
         "sMAPE",
         "MASE",
+        "pooled_MASE",
         "grade_accuracy",
         "run_ids",
     ]
-    assert {"coverage80_mean", "width95_std", "MASE_mean"} <= set(summary.columns)
+    assert {"coverage80_mean", "width95_std", "MASE_mean", "pooled_MASE_mean"} <= set(
+        summary.columns
+    )
     assert "cnn_lstm_ensemble" in set(intervals["model"])
     assert summary.loc[("cnn_lstm_ensemble", "all"), "n_calibrated80_mean"] > 0
     # DM tests: the ensemble is the reference's averaged forecast, so it is not tested.

@@ -119,7 +119,9 @@ def test_dm_heatmap_without_any_defined_test_is_a_note(
         ),
     )
     plots.plot_dm_heatmap(tmp_path / "dm.csv", tmp_path / "dm.png", title="toy")
-    assert shown == ["no DM test defined: too few aligned forecasts (dm_few_forecasts)"]
+    assert shown == [
+        "no testable DM comparison: too few aligned forecasts or origins (dm_few_forecasts)"
+    ]
 
     # One horizon defined: both horizons stay in the heatmap (the undefined one as n/a).
     rows[0]["p_holm"] = rows[0]["p_value"] = 0.2

@@ -17,6 +17,7 @@ from convergence.diagnostics import DATA_CHECKS_KEY
 from convergence.evaluation.comparisons import dm_tests
 from convergence.evaluation.forecast_checks import (
     MIN_DM_FORECASTS,
+    MIN_DM_ORIGINS,
     MIN_TEST_FORECASTS,
     dm_few_forecasts_check,
     forecast_data_checks,
@@ -117,9 +118,11 @@ def test_dm_few_forecasts_names_horizons_and_models() -> None:
     assert found["details"]["horizons"] == [1, 2]
     assert found["details"]["models"] == ["naive"]
     assert f"fewer than {MIN_DM_FORECASTS} aligned forecasts" in found["message"]
+    assert f"fewer than {MIN_DM_ORIGINS} distinct forecast origins" in found["message"]
     assert "2 of 2 Diebold-Mariano comparisons (horizon(s) 1, 2)" in found["message"]
+    assert found["details"]["origins"] == {"h1 cnn_lstm vs naive": 1, "h2 cnn_lstm vs naive": 1}
 
-    undefined = dm.assign(n=40, p_value=[np.nan, 0.3])
+    undefined = dm.assign(n=40, n_origins=10, p_value=[np.nan, 0.3])
     found = dm_few_forecasts_check(undefined)
     assert found is not None
     assert found["details"]["counts"] == {"h1 cnn_lstm vs naive": 40}
@@ -127,9 +130,15 @@ def test_dm_few_forecasts_names_horizons_and_models() -> None:
 
 
 def test_dm_with_enough_forecasts_passes() -> None:
-    dm = dm_tests(predictions(n_entities=20), reference="cnn_lstm")
-    assert (dm["n"] == 40).all()
+    dm = dm_tests(predictions(n_entities=20, n_folds=5), reference="cnn_lstm")
+    assert (dm["n"] == 100).all() and (dm["n_origins"] == 5).all()
+    assert dm["testable"].all()
     assert dm_few_forecasts_check(dm) is None
+    # 40 cross-sectional forecasts from 2 origins: enough forecasts, too few origins.
+    two = dm_tests(predictions(n_entities=20), reference="cnn_lstm")
+    assert not two["testable"].any() and two["p_holm"].isna().all()
+    assert set(two["better"]) == {"neither"}
+    assert dm_few_forecasts_check(two) is not None
     assert dm_few_forecasts_check(dm.iloc[0:0]) is None
 
 
@@ -245,7 +254,7 @@ def test_evaluate_stage_records_checks_and_summary_lists_them(tmp_path: Path) ->
 
 
 def test_clean_evaluation_has_an_empty_check_list(tmp_path: Path) -> None:
-    frame = predictions(n_entities=20)
+    frame = predictions(n_entities=20, n_folds=5)
     record = evaluate(tmp_path, frame, scales_for(frame))
     assert record[DATA_CHECKS_KEY] == []
     assert (

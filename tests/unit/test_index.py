@@ -237,6 +237,17 @@ def test_measures_in_unit_interval(values, spec):
     wide = as_panel(values)
     # Fitted on the early periods, applied to all: later rows leave the fit range.
     out = apply_measurement(fit_measurement(wide, spec, FIT_MASK), wide)
+    # Per-entity rule: an entity whose every indicator of a subsystem is constant in the
+    # fit rows has no index for it (NaN); every other row is measured.
+    no_index = pd.Series(False, index=wide.index)
+    if spec.scope == "per_entity":
+        fit = wide.loc[FIT_MASK.to_numpy()]
+        span = fit.groupby(level=0).max() - fit.groupby(level=0).min()
+        for members in spec.subsystems.values():
+            constant = (span[list(members)] == 0).all(axis=1)
+            no_index |= wide.index.get_level_values(0).map(constant).to_numpy(dtype=bool)
+    assert out.loc[no_index, "D"].isna().all()
+    out = out.loc[~no_index]
     for column in ["U_industry", "U_service", "T", "C", "C_adjusted", "D", "D_adjusted"]:
         assert out[column].between(0.0, 1.0).all(), column
     # For two subsystems a >= b: C*^2 = (1 - a + b) b / a <= 4ab / (a + b)^2 = C^2, because

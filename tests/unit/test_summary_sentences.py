@@ -80,7 +80,7 @@ def _summary() -> pd.DataFrame:
                 "horizon": "all",
                 "n": 40,
                 "n_seeds": n_seeds,
-                "MASE_mean": mase,
+                "pooled_MASE_mean": mase,
                 "coverage80_mean": coverage[0],
                 "coverage95_mean": coverage[1],
                 "n_calibrated80_mean": 32.0,
@@ -152,7 +152,7 @@ def test_ablation_sentence_gives_differences_verdicts_and_coinciding_variants() 
         {
             "model": ["cnn_lstm", "no_dropout", "no_skip", "penalty_none", "no_pooling"],
             "horizon": ["all"] * 5,
-            "MASE_mean": [0.5, 0.625, 0.5, 0.25, float("nan")],
+            "pooled_MASE_mean": [0.5, 0.625, 0.5, 0.25, float("nan")],
         }
     )
     dm = pd.DataFrame(
@@ -183,7 +183,7 @@ def test_ablation_sentence_gives_differences_verdicts_and_coinciding_variants() 
     assert "(not testable)" in ablation_sentence(
         summary, dm.iloc[:0], reference="cnn_lstm", ablations=["no_dropout"]
     )
-    # Fewer than 10 aligned forecasts: a p-value of 1 is not "within noise".
+    # Fewer than 20 aligned forecasts: a p-value of 1 is not "within noise".
     assert "no_dropout +0.125 (not testable)" in ablation_sentence(
         summary, quiet.assign(n=5), reference="cnn_lstm", ablations=["no_dropout"]
     )
@@ -199,8 +199,8 @@ def test_peer_table_puts_reference_ensemble_best_baseline_nhits_ridge_naive_side
             "model": models,
             "horizon": ["all"] * 7,
             "n_seeds": [5, 1, 1, 1, 1, 1, 5],
-            "MASE_mean": [0.2, 0.15, 0.18, 0.16, 0.3, 0.8, 0.1],
-            "MASE_std": [0.01, None, None, None, None, None, 0.02],
+            "pooled_MASE_mean": [0.2, 0.15, 0.18, 0.16, 0.3, 0.8, 0.1],
+            "pooled_MASE_std": [0.01, None, None, None, None, None, 0.02],
             "coverage80_mean": [0.9, 0.85, 0.8, 0.75, 0.7, float("nan"), 0.8],
             "coverage95_mean": [0.96] * 7,
         }
@@ -218,7 +218,7 @@ def test_peer_table_puts_reference_ensemble_best_baseline_nhits_ridge_naive_side
         summary, dm, reference="cnn_lstm", baselines=["naive", "ets", "ridge", "nhits", "arima"]
     )
     lines = table.splitlines()
-    assert lines[0].startswith("| model | role | MASE | DM vs cnn_lstm")
+    assert lines[0].startswith("| model | role | pooled MASE | DM vs cnn_lstm")
     names = [line.split("|")[1].strip() for line in lines[2:]]
     # lstm is not a baseline: never the "best baseline" however low its score.
     assert names == ["cnn_lstm", "cnn_lstm_ensemble", "nhits", "ridge", "naive"]
@@ -237,7 +237,9 @@ def test_peer_table_puts_reference_ensemble_best_baseline_nhits_ridge_naive_side
 def test_versus_best_is_descriptive_when_the_tests_rest_on_few_forecasts() -> None:
     dm = _dm([("ridge", 1, 1.0, "neither"), ("ridge", 2, 1.0, "neither")]).assign(n=5)
     sentence = versus_best_sentence(dm, reference="cnn_lstm", best_model="ridge")
-    assert "not testable (fewer than 10 aligned forecasts per horizon)" in sentence
+    assert (
+        "not testable (fewer than 20 aligned forecasts or 5 distinct forecast origins" in sentence
+    )
     assert "within noise" not in sentence
 
 
@@ -245,15 +247,15 @@ def test_versus_best_is_descriptive_when_the_tests_rest_on_few_forecasts() -> No
 
 
 def _pooled(rows: list[tuple[str, float, float, int]]) -> pd.DataFrame:
-    """A seed summary's "all" rows from (model, MASE_mean, MASE_std, n_seeds)."""
+    """A seed summary's "all" rows from (model, pooled_MASE_mean, pooled_MASE_std, n_seeds)."""
     return pd.DataFrame(
         [
             {
                 "dataset": "ds",
                 "model": m,
                 "horizon": "all",
-                "MASE_mean": v,
-                "MASE_std": s,
+                "pooled_MASE_mean": v,
+                "pooled_MASE_std": s,
                 "n_seeds": k,
                 "n": 40,
             }
@@ -295,7 +297,7 @@ def test_leader_is_named_alone_only_when_separated_from_every_model() -> None:
     assert tied == ["nhits"]
     assert reasons["nhits"] == "gap 0.002 within seed spread 0.004"
     text = leader_headline(summary, dm, dataset="us", reference="cnn_lstm", n_forecasts=40)
-    assert text.startswith("No single best model on us: the lowest MASE is 0.157")
+    assert text.startswith("No single best model on us: the lowest pooled MASE is 0.157")
     assert "nhits 0.159 (gap 0.002 within seed spread 0.004)" in text
     assert "4 models compared, 40 forecasts per model and seed" in text
     # A model beyond the seed spread but not DM-separable is tied too ("within noise").
@@ -309,7 +311,7 @@ def test_leader_is_named_alone_only_when_separated_from_every_model() -> None:
     apart = _leader_dm("ets", [("theta", 1, 0.01, "reference")])
     assert leader_ties(wide, apart, reference="cnn_lstm")[1] == []
     alone = leader_headline(wide, apart, dataset="ds", reference="cnn_lstm", n_forecasts=40)
-    assert alone.startswith("The lowest MASE on ds is 0.100, from ets, separated from every")
+    assert alone.startswith("The lowest pooled MASE on ds is 0.100, from ets, separated from every")
     based = leader_headline(
         wide,
         apart,

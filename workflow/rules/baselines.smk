@@ -5,6 +5,8 @@ rule baselines:
         canonical=rules.ingest.output.canonical,
         provenance=rules.ingest.output.provenance,
         experiments=rules.mlflow_init.output.experiments,
+        # Not read: a data set the normalize stage rejects stops here, before training.
+        measurement=rules.normalize.output.model,
     output:
         predictions=f"{RESULTS}/{{dataset}}/baselines/predictions.csv",
         scales=f"{RESULTS}/{{dataset}}/baselines/scales.csv",

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 from convergence import forkserver, numerics
+from convergence.backtest.preflight import check_backtest_spans
 from convergence.config import validate_config
 from convergence.plotting import (
     CONVERGENCE_FIGURES,
@@ -22,6 +23,14 @@ RESULTS = config["results_dir"]
 DATASETS = list(config["datasets"])
 REFERENCE = config["evaluation"]["reference"]
 SEEDS = config["seeds"]
+# A data set too short for its backtest fails here (also in `snakemake -n`), not 20 s into
+# a job after the measures ran.
+if config["train_models"]:
+    check_backtest_spans(
+        config["datasets"],
+        {name: training_settings(config, name) for name in DATASETS},
+        root=Path(workflow.basedir),
+    )
 
 # Per-seed outputs of the train rule (one job per data set and model trains every seed).
 SEED_DIR = f"{RESULTS}/{{dataset}}/models/{{model}}/seed{{seed}}"

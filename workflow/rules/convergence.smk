@@ -12,7 +12,12 @@ rule convergence:
         ),
         points=f"{RESULTS}/{{dataset}}/convergence/beta_points.csv",
         sigma=f"{RESULTS}/{{dataset}}/convergence/sigma.csv",
-        sigma_trend=f"{RESULTS}/{{dataset}}/convergence/sigma_trend.csv",
+        sigma_trend=report(
+            f"{RESULTS}/{{dataset}}/convergence/sigma_trend.csv",
+            caption="../report/sigma_table.rst",
+            category="Convergence tests",
+            subcategory="{dataset}",
+        ),
         log_t=f"{RESULTS}/{{dataset}}/convergence/log_t.csv",
         clubs=f"{RESULTS}/{{dataset}}/convergence/clubs.csv",
         transition=f"{RESULTS}/{{dataset}}/convergence/transition.csv",

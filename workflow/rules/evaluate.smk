@@ -5,6 +5,7 @@ rule evaluate:
         predictions=lambda wildcards: train_outputs(wildcards.dataset, "predictions"),
         baselines=rules.baselines.output.predictions,
         scales=rules.baselines.output.scales,
+        coupling=rules.measure.output.coupling,
     output:
         scores=f"{RESULTS}/{{dataset}}/evaluation/scores.csv",
         summary=report(
@@ -24,6 +25,7 @@ rule evaluate:
     params:
         grade_scale=config["measures"]["grades"],
         reference=REFERENCE,
+        training=training_cfg,
         code=fingerprint("evaluate"),
     log:
         f"{RESULTS}/logs/evaluate/{{dataset}}.log",

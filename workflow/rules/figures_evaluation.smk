@@ -2,7 +2,8 @@
 
 
 rule figure_forecasts:
-    """Forecast vs actual for a few entities, all origins: reference model and naive."""
+    """Forecast vs actual for a few informative entities (or datasets.<name>.figure_entities),
+    all origins: reference model and naive."""
     input:
         predictions=lambda wildcards: train_outputs(wildcards.dataset, "predictions", [REFERENCE]),
         baselines=rules.baselines.output.predictions,
@@ -17,6 +18,7 @@ rule figure_forecasts:
     params:
         figure="forecasts",
         options={"reference": REFERENCE},
+        spec=dataset_spec,
         code=fingerprint("figures_evaluation"),
     log:
         f"{RESULTS}/logs/figures/forecasts_{{dataset}}.log",
@@ -61,7 +63,7 @@ rule figure_evaluation:
 
 
 rule figure_experiment_scores:
-    """One score per data set and model (MASE over all horizons, mean over seeds)."""
+    """One score per data set and model (pooled MASE over all horizons, mean over seeds)."""
     input:
         table=rules.cross_summary.output.table,
     output:

@@ -6,6 +6,8 @@ rule select:
         canonical=rules.ingest.output.canonical,
         provenance=rules.ingest.output.provenance,
         experiments=rules.mlflow_init.output.experiments,
+        # Not read: a data set the normalize stage rejects stops here, before training.
+        measurement=rules.normalize.output.model,
     output:
         choice=f"{RESULTS}/{{dataset}}/selection/choice.json",
         trials=f"{RESULTS}/{{dataset}}/selection/trials.csv",

@@ -9,6 +9,8 @@ rule train:
         canonical=rules.ingest.output.canonical,
         provenance=rules.ingest.output.provenance,
         experiments=rules.mlflow_init.output.experiments,
+        # Not read: a data set the normalize stage rejects stops here, before training.
+        measurement=rules.normalize.output.model,
         choice=selection_choice,
     output:
         predictions=seed_outputs("predictions"),

@@ -29,4 +29,6 @@ evaluate.run(
     leader_path=snakemake.output.leader,
     intervals_path=snakemake.output.intervals,
     provenance_path=snakemake.output.provenance,
+    coupling_path=snakemake.input.coupling,
+    target_headroom=snakemake.params.training["target_headroom"],
 )

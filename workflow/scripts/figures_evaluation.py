@@ -25,4 +25,5 @@ figures_evaluation.run(
     pdf=snakemake.output.pdf,
     title=snakemake.wildcards.get("dataset"),
     options=dict(getattr(snakemake.params, "options", None) or {}),
+    spec=getattr(snakemake.params, "spec", None),
 )

@@ -1,10 +1,16 @@
 """Beta, sigma and Phillips-Sul club convergence of one panel, as the pipeline reports them.
 
 :func:`convergence_tests` takes one series (an entity x period matrix panel, or a long
-Series indexed by (entity, period)), balances the panel
-(:func:`convergence.analysis.panel.balance_panel`) so that every test uses the same entities
-and periods, then drops entities with a non-positive value in the kept periods (all tests use
-logs or relative levels), and runs
+Series indexed by (entity, period)) and keeps the block of complete, positive values that
+every test then uses (all tests take logs or relative levels;
+:func:`convergence.analysis.panel.balance_panel`). With the default rule
+``entities_first`` a missing or non-positive value costs periods before it costs entities:
+the block is the contiguous span of at least :func:`block_min_periods` periods (the more of
+``min_period_share * T`` and the periods the log-t regression needs after trimming, 4 with
+``r = 1/3``) in which the most entities have positive values in every period (ties: the
+longer span, then the later one). What the block keeps and drops is
+:attr:`ConvergenceTestResult.sample` and opens the verdict ("46 of 48 entities and 15 of 17
+periods (2003-2017): ..."). It then runs
 
 * :func:`convergence.analysis.beta.beta_convergence` -> ``beta.csv``, ``beta_points.csv``;
 * :func:`convergence.analysis.sigma.sigma_table` and ``sigma_trend`` -> ``sigma.csv``,
@@ -24,11 +30,12 @@ Table columns (all rates per period):
     ``entity``, ``initial`` (log level in the first period), ``growth`` (average log growth
     per period).
 ``sigma.csv``
-    ``period``, ``measure`` (``std_log``, ``cv``, ``gini``), ``value``, ``n``.
+    ``period``, ``measure`` (``std``, ``cv``, ``std_log``, ``gini``), ``value``, ``n``.
 ``sigma_trend.csv``
-    ``measure`` (``std_log``, ``ln_std_log``, ``cv``, ``gini``), ``slope`` (per period),
-    ``intercept``, ``se`` (Newey-West), ``t``, ``p`` (two-sided), ``n``, ``hac_lags``,
-    ``converges`` (slope < 0 and p < alpha).
+    ``measure`` (``std``, ``cv``, ``std_log``, ``ln_std_log``, ``gini``), ``slope`` (per
+    period), ``intercept``, ``se`` (Newey-West, times ``sqrt(n / (n - 2))``), ``t``, ``df``
+    (``n - 2``), ``p`` (two-sided, Student t with ``df``), ``n`` (periods), ``n_entities``,
+    ``hac_lags``, ``converges`` (slope < 0 and p < alpha).
 ``log_t.csv``
     ``group`` (``all``, ``club 1``, ..., ``divergent``), ``n`` (entities), ``a``, ``b``,
     ``se``, ``t``, ``converges`` (t > critical_t), ``t0`` (first t of the regression),
@@ -47,6 +54,7 @@ import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from numbers import Real
 from typing import Any
 
 import pandas as pd
@@ -54,22 +62,27 @@ import pandas as pd
 from convergence.analysis.beta import BetaSettings, beta_convergence
 from convergence.analysis.panel import (
     BALANCE_RULES,
+    BalancedPanel,
     balance_panel,
     check_matrix,
-    drop_nonpositive,
     period_times,
     to_entity_period,
 )
 from convergence.analysis.phillips_sul import (
     CLUB_COLUMNS,
     PhillipsSulSettings,
+    min_periods,
     phillips_sul,
-    regression_start,
 )
 from convergence.analysis.sigma import SigmaSettings, sigma_table, sigma_trend
 from convergence.errors import ConfigError, InputError
 
-__all__ = ["ConvergenceTestResult", "ConvergenceTestSettings", "convergence_tests"]
+__all__ = [
+    "ConvergenceTestResult",
+    "ConvergenceTestSettings",
+    "block_min_periods",
+    "convergence_tests",
+]
 
 
 @dataclass(frozen=True)
@@ -82,24 +95,35 @@ class ConvergenceTestSettings:
         :class:`BetaSettings`, :class:`SigmaSettings`, :class:`PhillipsSulSettings`
         (config sections ``beta``, ``sigma``, ``phillips_sul``).
     balance
-        How a panel with gaps is made complete (config key ``balance``, default
-        ``"largest_block"``; see :func:`convergence.analysis.panel.balance_panel`).
+        How a panel with gaps or non-positive values is made complete (config key
+        ``balance``, default ``"entities_first"``: lose periods before entities; see
+        :func:`convergence.analysis.panel.balance_panel`).
+    min_period_share
+        The block keeps at least this share of the panel's periods (config key
+        ``min_period_share``, default 0.5), so that one entity with a bad value in mid-panel
+        cannot cut the panel to a few periods: it is dropped instead
+        (:func:`block_min_periods`).
     """
 
     beta: BetaSettings = field(default_factory=BetaSettings)
     sigma: SigmaSettings = field(default_factory=SigmaSettings)
     phillips_sul: PhillipsSulSettings = field(default_factory=PhillipsSulSettings)
-    balance: str = "largest_block"
+    balance: str = "entities_first"
+    min_period_share: float = 0.5
 
     def __post_init__(self) -> None:
         if self.balance not in BALANCE_RULES:
             raise InputError(f"balance: must be one of {BALANCE_RULES}, got {self.balance!r}")
+        share = self.min_period_share
+        if isinstance(share, bool) or not isinstance(share, Real) or not 0.0 <= share <= 1.0:
+            raise InputError(f"min_period_share: must lie in [0, 1], got {share!r}")
 
     @classmethod
     def from_mapping(
         cls, mapping: Mapping[str, Any] | None, *, key: str = "convergence_tests"
     ) -> ConvergenceTestSettings:
-        """Build from a config mapping ``{balance, beta: {...}, sigma: {...}, phillips_sul: {...}}``.
+        """Build from a config mapping ``{balance, min_period_share, beta: {...}, sigma: {...},
+        phillips_sul: {...}}``.
 
         Missing keys take the dataclass defaults. Raises :class:`ConfigError` naming an
         unknown key or a bad value.
@@ -110,10 +134,11 @@ class ConvergenceTestSettings:
             "sigma": SigmaSettings,
             "phillips_sul": PhillipsSulSettings,
         }
-        unknown = sorted(set(mapping) - {*sections, "balance"})
+        top = ("balance", "min_period_share")
+        unknown = sorted(set(mapping) - {*sections, *top})
         if unknown:
             raise ConfigError(
-                f"{key}.{unknown[0]}", f"unknown key; known: balance, {', '.join(sections)}"
+                f"{key}.{unknown[0]}", f"unknown key; known: {', '.join([*top, *sections])}"
             )
         built: dict[str, Any] = {}
         for name, kind in sections.items():
@@ -130,14 +155,18 @@ class ConvergenceTestSettings:
                 built[name] = kind(**section)
             except (InputError, TypeError) as error:
                 raise ConfigError(f"{key}.{name}", str(error)) from error
+        scalars = {name: mapping[name] for name in top if name in mapping}
         try:
-            return cls(balance=mapping.get("balance", "largest_block"), **built)
+            return cls(**scalars, **built)
         except InputError as error:
-            raise ConfigError(f"{key}.balance", str(error)) from error
+            raise ConfigError(f"{key}.{str(error).split(':')[0]}", str(error)) from error
 
     def conventions(self) -> dict[str, Any]:
         """Every setting as a flat ``{"section.field": value}`` dict (for provenance)."""
-        flat: dict[str, Any] = {"balance": self.balance}
+        flat: dict[str, Any] = {
+            "balance": self.balance,
+            "min_period_share": self.min_period_share,
+        }
         for name in ("beta", "sigma", "phillips_sul"):
             for key, value in dataclasses.asdict(getattr(self, name)).items():
                 flat[f"{name}.{key}"] = value
@@ -154,14 +183,18 @@ class ConvergenceTestResult:
         Name of the series tested.
     n_entities, n_periods
         Size of the balanced panel all tests used.
+    sample
+        The balancing: sizes before and after, the span, what was dropped and why.
     beta, beta_points, sigma, sigma_trend, log_t, clubs, transition
         The tables (``beta.csv`` ... ``transition.csv``).
     warnings
-        Everything dropped or skipped, with its reason.
+        Everything the tests dropped or skipped, with its reason (the balancing's own
+        warnings are in ``sample.warnings``).
     conventions
         :meth:`ConvergenceTestSettings.conventions` of the settings used.
     verdict
-        One sentence, e.g. ``"41 entities: no overall convergence (log-t b = -0.52,
+        One sentence that opens with :meth:`BalancedPanel.basis`, e.g. ``"41 of 43
+        entities and all 20 periods (1990-2009): no overall convergence (log-t b = -0.52,
         t = -12.3); 3 clubs of sizes 12, 20, 7 and 2 divergent"``.
     """
 
@@ -175,6 +208,7 @@ class ConvergenceTestResult:
     log_t: pd.DataFrame
     clubs: pd.DataFrame
     transition: pd.DataFrame
+    sample: BalancedPanel
     warnings: list[str]
     conventions: dict[str, Any]
     verdict: str
@@ -196,9 +230,18 @@ def _number(value: float, digits: int = 3) -> str:
     return "nan" if not math.isfinite(value) else f"{value:.{digits}g}"
 
 
-def _verdict(n_entities: int, log_t: pd.DataFrame, clubs: pd.DataFrame) -> str:
+def block_min_periods(n_periods_total: int, settings: ConvergenceTestSettings) -> int:
+    """Fewest periods the balanced block may keep:
+    ``max(min_periods(phillips_sul), ceil(min_period_share * n_periods_total))``, where
+    :func:`convergence.analysis.phillips_sul.min_periods` is what the log-t regression needs
+    after trimming (4 with ``r = 1/3``; the sigma trend needs 3)."""
+    share = math.ceil(settings.min_period_share * n_periods_total - 1e-9)
+    return max(min_periods(settings.phillips_sul), share)
+
+
+def _verdict(sample: BalancedPanel, log_t: pd.DataFrame, clubs: pd.DataFrame) -> str:
     overall = log_t.iloc[0]
-    head = f"{n_entities} entities: "
+    head = f"{sample.basis()}: "
     stats = f"(log-t b = {_number(overall['b'])}, t = {_number(overall['t'])})"
     if overall["converges"]:
         return head + f"overall convergence {stats}"
@@ -239,9 +282,9 @@ def convergence_tests(
     Raises
     ------
     InputError
-        (a ``ValueError``) naming the problem: fewer than 2 entities (before or after
-        dropping non-positive values and balancing), or too few periods for the log-t
-        regression (with ``r = 1/3`` at least 4 periods) or the sigma trend.
+        (a ``ValueError``) naming the problem: fewer than 2 entities, too few periods for
+        the log-t regression (with ``r = 1/3`` at least 4 periods), or no block of 2 or more
+        entities with positive values over :func:`block_min_periods` consecutive periods.
     """
     settings = settings or ConvergenceTestSettings()
     matrix = to_entity_period(panel) if isinstance(panel, pd.Series) else panel
@@ -251,22 +294,17 @@ def convergence_tests(
         raise InputError(
             f"convergence tests need at least 2 entities, got {len(all_entities)} ({all_entities})"
         )
-    # Balance first, so that a non-positive value outside the kept periods costs nothing.
-    balanced, warnings = balance_panel(matrix, settings.balance)
-    balanced, positive_warnings = drop_nonpositive(balanced)
-    warnings.extend(positive_warnings)
+    min_block = block_min_periods(matrix.shape[1], settings)
+    needed = min_periods(settings.phillips_sul)
+    if matrix.shape[1] < needed:
+        raise InputError(
+            f"too few periods: {matrix.shape[1]} periods; the log-t regression needs {needed} "
+            f"(3 points after trimming; trim_fraction {settings.phillips_sul.trim_fraction:.3g})"
+        )
+    sample = balance_panel(matrix, settings.balance, min_periods=min_block, positive=True)
+    balanced = sample.panel
     n_entities, n_periods = balanced.shape
-    if n_entities < 2:
-        raise InputError(
-            f"convergence tests need at least 2 entities with positive values, got {n_entities}"
-        )
-    first = regression_start(n_periods, settings.phillips_sul)
-    if n_periods - first + 1 < 3 or n_periods < 3:
-        raise InputError(
-            f"too few periods: {n_periods} periods leave {max(n_periods - first + 1, 0)} points "
-            f"for the log-t regression (it needs 3; trim_fraction "
-            f"{settings.phillips_sul.trim_fraction:.3g})"
-        )
+    warnings: list[str] = []
     _, time_warnings = period_times(balanced.columns)
     warnings.extend(time_warnings)
 
@@ -293,7 +331,8 @@ def convergence_tests(
         log_t=clubs.log_t,
         clubs=club_table,
         transition=clubs.transition,
+        sample=sample,
         warnings=warnings,
         conventions=settings.conventions(),
-        verdict=_verdict(n_entities, clubs.log_t, club_table),
+        verdict=_verdict(sample, clubs.log_t, club_table),
     )

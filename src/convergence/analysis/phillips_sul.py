@@ -97,6 +97,7 @@ from convergence.errors import InputError
 __all__ = [
     "CLUB_COLUMNS",
     "LOG_T_COLUMNS",
+    "MIN_LOG_T_POINTS",
     "TRANSITION_COLUMNS",
     "TRIM_RULES",
     "ClubResult",
@@ -106,6 +107,7 @@ __all__ = [
     "hp_trend",
     "log_t_test",
     "merge_clubs",
+    "min_periods",
     "phillips_sul",
     "prepare_series",
     "regression_start",
@@ -323,14 +325,29 @@ def regression_start(n_periods: int, settings: PhillipsSulSettings) -> int:
     return max(first, 2)
 
 
+#: Points the log-t regression needs after trimming (a line and a standard error).
+MIN_LOG_T_POINTS = 3
+
+
+def min_periods(settings: PhillipsSulSettings) -> int:
+    """Fewest periods ``T`` that leave :data:`MIN_LOG_T_POINTS` points for the log-t
+    regression after trimming, i.e. the smallest ``T`` with ``T - t0(T) + 1 >= 3``
+    (:func:`regression_start`); 4 with the default ``r = 1/3``."""
+    n_periods = MIN_LOG_T_POINTS
+    while n_periods - regression_start(n_periods, settings) + 1 < MIN_LOG_T_POINTS:
+        n_periods += 1
+    return n_periods
+
+
 def _log_t(values: np.ndarray, settings: PhillipsSulSettings) -> LogTResult:
     """Log-t regression on an (entities x periods) array of prepared series."""
     n_entities, n_periods = values.shape
     t0 = regression_start(n_periods, settings)
     n_points = n_periods - t0 + 1
-    if n_points < 3:
+    if n_points < MIN_LOG_T_POINTS:
         raise InputError(
-            f"log-t regression needs at least 3 periods after trimming, got {n_points} "
+            f"log-t regression needs at least {MIN_LOG_T_POINTS} periods after trimming, "
+            f"got {n_points} "
             f"of {n_periods} (trim_fraction {settings.trim_fraction:.3g})"
         )
     means = values.mean(axis=0)

@@ -1,18 +1,27 @@
 """Sigma-convergence: does the cross-sectional dispersion shrink over time?
 
-For each period ``t`` over the ``n_t`` entities with a positive value (Barro &
-Sala-i-Martin 1992; the dispersion of levels as in Young, Higgins & Levy 2008)::
+This module is the one place where the pipeline computes and tests the dispersion of a
+series across entities (the measure stage's ``sigma_convergence.csv`` is a descriptive
+table without a test). For each period ``t`` over the ``n_t`` entities of the balanced
+panel (Barro & Sala-i-Martin 1992; the dispersion of levels as in Young, Higgins & Levy
+2008)::
 
+    std_t     = sqrt( sum_i (x_it - mean_t)^2 / (n_t - 1) )     absolute dispersion
+    cv_t      = std_t / mean_t                                  relative dispersion
     std_log_t = sqrt( sum_i (ln x_it - m_t)^2 / (n_t - 1) ),   m_t = mean_i ln x_it
-    cv_t      = s_t / mean_i x_it                               (s_t: sample std of x_it)
-    gini_t    = sum_i sum_j |x_it - x_jt| / (2 n_t^2 mean_i x_it)
+    gini_t    = sum_i sum_j |x_it - x_jt| / (2 n_t^2 mean_t)
 
-``std_log`` and ``cv`` come from :func:`convergence.measures.similarity.sigma_convergence`
-(on ``ln x`` and ``x``). The trend of each measure ``m`` (and of ``ln std_log``, whose slope
+``std``, ``cv`` and ``std_log`` come from :func:`convergence.measures.similarity.sigma_convergence`
+(on ``x`` and ``ln x``). The trend of each measure ``m`` (and of ``ln std_log``, whose slope
 is the proportional rate of change of the dispersion per period) is the OLS fit
-``m_t = a + b t + u_t`` on the period position ``t = 0, 1, ..., T-1`` with Newey-West HAC
-standard errors; sigma-convergence in a measure is a significantly negative slope
-(``b < 0`` and two-sided ``p < alpha``).
+``m_t = a + b t + u_t`` on the period position ``t = 0, 1, ..., T-1``. Its standard error is
+Newey-West (Bartlett kernel, ``hac_lags`` lags) times ``sqrt(T / (T - 2))``, and the
+two-sided p-value is Student t with ``T - 2`` degrees of freedom: dispersion series are
+short (often 15-30 periods) and smooth, so a normal reference would overstate the
+evidence. Sigma-convergence in a measure is a significantly negative slope (``b < 0``
+and ``p < alpha``); a significantly positive slope is sigma-divergence. The absolute
+(``std``) and relative (``cv``) dispersion can trend in opposite directions when the mean
+moves: a rising mean with a constant spread lowers ``cv`` and leaves ``std`` flat.
 
 References
 ----------
@@ -41,6 +50,7 @@ __all__ = [
     "SIGMA_COLUMNS",
     "SIGMA_MEASURES",
     "SIGMA_TREND_COLUMNS",
+    "SIGMA_TREND_MEASURES",
     "SigmaSettings",
     "gini",
     "sigma_table",
@@ -49,8 +59,10 @@ __all__ = [
 
 #: Columns of ``sigma.csv`` (long: one row per period and measure).
 SIGMA_COLUMNS: tuple[str, ...] = ("period", "measure", "value", "n")
-#: Measures in ``sigma.csv``.
-SIGMA_MEASURES: tuple[str, ...] = ("std_log", "cv", "gini")
+#: Measures in ``sigma.csv``: absolute (``std``) and relative (``cv``) dispersion first.
+SIGMA_MEASURES: tuple[str, ...] = ("std", "cv", "std_log", "gini")
+#: Rows of ``sigma_trend.csv``, in order.
+SIGMA_TREND_MEASURES: tuple[str, ...] = ("std", "cv", "std_log", "ln_std_log", "gini")
 #: Columns of ``sigma_trend.csv`` (one row per measure, plus ``ln_std_log``).
 SIGMA_TREND_COLUMNS: tuple[str, ...] = (
     "measure",
@@ -58,8 +70,10 @@ SIGMA_TREND_COLUMNS: tuple[str, ...] = (
     "intercept",
     "se",
     "t",
+    "df",
     "p",
     "n",
+    "n_entities",
     "hac_lags",
     "converges",
 )
@@ -121,8 +135,8 @@ def sigma_table(matrix: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     -------
     (pandas.DataFrame, list of str)
         Columns :data:`SIGMA_COLUMNS`: ``period`` (the panel's labels, in column order),
-        ``measure`` (``std_log``, ``cv``, ``gini``), ``value`` and ``n`` (entities with a
-        value); and the warnings.
+        ``measure`` (:data:`SIGMA_MEASURES`), ``value`` and ``n`` (entities with a value);
+        and the warnings.
     """
     check_matrix(matrix)
     positive, warnings = drop_nonpositive(matrix)
@@ -132,8 +146,9 @@ def sigma_table(matrix: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     ginis = [gini(positive[period].to_numpy()) for period in periods]
     counts = positive.notna().sum(axis=0).to_numpy()
     blocks = [
-        pd.DataFrame({"period": periods, "measure": "std_log", "value": logs["std"].to_numpy()}),
+        pd.DataFrame({"period": periods, "measure": "std", "value": levels["std"].to_numpy()}),
         pd.DataFrame({"period": periods, "measure": "cv", "value": levels["cv"].to_numpy()}),
+        pd.DataFrame({"period": periods, "measure": "std_log", "value": logs["std"].to_numpy()}),
         pd.DataFrame({"period": periods, "measure": "gini", "value": ginis}),
     ]
     for block in blocks:
@@ -142,7 +157,7 @@ def sigma_table(matrix: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
 
 
 def sigma_trend(table: pd.DataFrame, settings: SigmaSettings | None = None) -> pd.DataFrame:
-    """HAC trend of each dispersion measure over the period position (module doc).
+    """Trend test of each dispersion measure over the period position (module doc).
 
     Parameters
     ----------
@@ -154,9 +169,10 @@ def sigma_trend(table: pd.DataFrame, settings: SigmaSettings | None = None) -> p
     Returns
     -------
     pandas.DataFrame
-        Columns :data:`SIGMA_TREND_COLUMNS`, rows ``std_log``, ``ln_std_log``, ``cv``,
-        ``gini``. ``slope`` is per period; ``p`` is two-sided; ``converges`` is
-        ``slope < 0 and p < alpha``.
+        Columns :data:`SIGMA_TREND_COLUMNS`, rows :data:`SIGMA_TREND_MEASURES`. ``slope``
+        is per period; ``se`` is Newey-West times ``sqrt(n / (n - 2))``; ``p`` is two-sided,
+        Student t with ``df = n - 2``; ``n`` counts periods, ``n_entities`` the fewest
+        entities in a period; ``converges`` is ``slope < 0 and p < alpha``.
 
     Raises
     ------
@@ -165,17 +181,19 @@ def sigma_trend(table: pd.DataFrame, settings: SigmaSettings | None = None) -> p
     """
     settings = settings or SigmaSettings()
     rows = []
-    for measure in ("std_log", "ln_std_log", "cv", "gini"):
+    for measure in SIGMA_TREND_MEASURES:
         source = "std_log" if measure == "ln_std_log" else measure
-        series = table.loc[table["measure"] == source, "value"].to_numpy(dtype=float)
+        chosen = table.loc[table["measure"] == source]
+        series = chosen["value"].to_numpy(dtype=float)
         if measure == "ln_std_log":
             with np.errstate(divide="ignore", invalid="ignore"):
                 series = np.where(series > 0, np.log(series), np.nan)
         position = np.arange(series.size, dtype=float)
         try:
-            fit = ols_hac(position, series, settings.hac_maxlags)
+            fit = ols_hac(position, series, settings.hac_maxlags, small_sample=True)
         except InputError as error:
             raise InputError(f"sigma trend of {measure}: {error}") from error
+        counts = chosen["n"].to_numpy(dtype=float)
         rows.append(
             {
                 "measure": measure,
@@ -183,8 +201,10 @@ def sigma_trend(table: pd.DataFrame, settings: SigmaSettings | None = None) -> p
                 "intercept": fit["a"],
                 "se": fit["se"],
                 "t": fit["t"],
+                "df": fit["df"],
                 "p": fit["p_two_sided"],
                 "n": fit["n"],
+                "n_entities": int(counts.min()) if counts.size else 0,
                 "hac_lags": fit["lags"],
                 "converges": bool(fit["b"] < 0 and fit["p_two_sided"] < settings.alpha),
             }

@@ -51,6 +51,7 @@ from convergence.data.canonical import (
     write_csv_atomic,
     write_text_atomic,
 )
+from convergence.data.derived import derive_indicators, parse_derived
 from convergence.data.readers import READERS, READERS_WITHOUT_FILE
 from convergence.errors import ConfigError, DataFileError
 
@@ -393,11 +394,19 @@ def ingest_dataset(
     indicator_subsystem = {ind: sub for sub, members in subsystems.items() for ind in members}
     subsystem_indicators = list(indicator_subsystem)
     configured = list(dict.fromkeys([*subsystem_indicators, *structure]))
-    _check_indicators_exist(name, subsystems, structure, sorted(frame["indicator"].unique()))
+    raw_indicators = sorted(frame["indicator"].unique())
+    derived = parse_derived(name, spec, raw_indicators)
+    derived_names = {d.name for d in derived}
+    _check_indicators_exist(name, subsystems, structure, [*raw_indicators, *derived_names])
+    # fill_missing fills what the formulas read too: an absent fuel row counts as 0 there.
+    derived_inputs = [i for d in derived for i in d.inputs if i not in derived_names]
+    to_fill = list(
+        dict.fromkeys([*(i for i in configured if i not in derived_names), *derived_inputs])
+    )
 
     has_value = frame["value"].notna()
     observed = set(frame.loc[has_value, "indicator"])
-    for indicator in configured:
+    for indicator in to_fill:
         if indicator not in observed:
             raise DataFileError(
                 file_name,
@@ -410,7 +419,7 @@ def ingest_dataset(
     checks: list[dict[str, Any]] = []
     filled: dict[str, Any] | None = None
     if fill_value is not None:
-        frame, filled = fill_absent_rows(frame, configured, fill_value)
+        frame, filled = fill_absent_rows(frame, to_fill, fill_value)
         if filled["rows_added"] or filled["values_filled"]:
             checks.append(
                 diagnostics.check(
@@ -426,6 +435,16 @@ def ingest_dataset(
             )
         has_value = frame["value"].notna()
     rows_added = filled["rows_added"] if filled else 0
+    frame, derived_records, derived_checks = derive_indicators(frame, derived, dataset=name)
+    checks += derived_checks
+    rows_derived = sum(record["rows"] for record in derived_records)
+    for record in derived_records:
+        if record["rows"] == 0 and record["indicator"] in configured:
+            raise ConfigError(
+                _key(name, "derived", record["indicator"]),
+                f"{record['formula']} has no defined value in any entity-period",
+            )
+    has_value = frame["value"].notna()
 
     missing_rows = frame.loc[~has_value]
     dropped: list[dict[str, Any]] = [
@@ -525,7 +544,9 @@ def ingest_dataset(
         ["entity", "period", "indicator"], kind="mergesort"
     ).reset_index(drop=True)
     # The counts must add up; a failure here is a bug, not a user error.
-    assert rows_in + rows_added - sum(entry["rows"] for entry in dropped) == len(canonical)
+    assert rows_in + rows_added + rows_derived - sum(entry["rows"] for entry in dropped) == len(
+        canonical
+    )
 
     for found in (
         _missing_d_check(canonical, subsystem_indicators, name),
@@ -555,6 +576,8 @@ def ingest_dataset(
         "reader_notes": list(raw.notes),
         "rows_in": int(rows_in),
         "rows_added": int(rows_added),
+        "rows_derived": int(rows_derived),
+        "derived": derived_records,
         "rows_out": int(len(canonical)),
         "filled": filled,
         "dropped": dropped,

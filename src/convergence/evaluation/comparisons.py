@@ -10,7 +10,12 @@ scores. The reference's own seed ensemble (``<reference>_ensemble``,
 :func:`~convergence.evaluation.diebold_mariano.diebold_mariano` (HLN correction, ``h`` =
 horizon). ``errors_a`` is the reference, so a positive statistic and
 ``mean_loss_diff > 0`` mean the other model is more accurate. Holm-Bonferroni runs over
-all comparisons of one data set.
+all *testable* comparisons of one data set: a comparison below the effective-sample rule
+of :func:`~convergence.evaluation.forecast_checks.dm_testable` (at least
+:data:`~convergence.evaluation.forecast_checks.MIN_DM_FORECASTS` aligned loss
+differentials and :data:`~convergence.evaluation.forecast_checks.MIN_DM_ORIGINS` distinct
+origins) keeps its raw p-value but gets no Holm p-value (NaN), ``testable`` False and the
+verdict ``"neither"``: it is not counted as a test made, and it never decides anything.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import pandas as pd
 from convergence.errors import InputError
 from convergence.evaluation.diebold_mariano import diebold_mariano, holm_bonferroni
 from convergence.evaluation.ensemble import ensemble_name
+from convergence.evaluation.forecast_checks import dm_testable
 from convergence.evaluation.scores import FORECAST_KEY, seed_mean_forecasts
 
 DM_COLUMNS: tuple[str, ...] = (
@@ -33,6 +39,8 @@ DM_COLUMNS: tuple[str, ...] = (
     "p_value",
     "p_holm",
     "n",
+    "n_origins",
+    "testable",
     "mean_loss_diff",
     "better",
 )
@@ -53,7 +61,9 @@ def dm_tests(
 
     See the module docstring for seed averaging, alignment and sign. ``better`` is
     ``"reference"`` when the Holm-adjusted p-value is below 5 % and the reference has the
-    smaller mean loss, ``"model"`` when the other model has, else ``"neither"``.
+    smaller mean loss, ``"model"`` when the other model has, else ``"neither"`` (always for
+    a comparison that is not ``testable``). ``n_origins`` counts the distinct forecast
+    origins among the ``n`` aligned forecasts.
 
     Raises:
         InputError: the reference model has no predictions in a data set.
@@ -98,11 +108,18 @@ def dm_tests(
                         "statistic": result.statistic,
                         "p_value": result.p_value,
                         "n": result.n,
+                        "n_origins": int(aligned["origin"].nunique()),
                         "mean_loss_diff": result.mean_loss_diff,
                     }
                 )
-        table = pd.DataFrame(rows, columns=[c for c in DM_COLUMNS if c not in ("p_holm", "better")])
-        table["p_holm"] = holm_bonferroni(table["p_value"].to_numpy(dtype=float)) if rows else []
+        table = pd.DataFrame(
+            rows, columns=[c for c in DM_COLUMNS if c not in ("p_holm", "testable", "better")]
+        )
+        table["testable"] = [
+            dm_testable(n, o) for n, o in zip(table["n"], table["n_origins"], strict=True)
+        ]
+        tested = table["p_value"].where(table["testable"]).to_numpy(dtype=float)
+        table["p_holm"] = holm_bonferroni(tested) if rows else []
         table["better"] = [
             _verdict(p, diff)
             for p, diff in zip(table["p_holm"], table["mean_loss_diff"], strict=True)

@@ -16,7 +16,17 @@ Definitions used here (see :mod:`convergence.evaluation.metrics` for MAE, RMSE, 
   positive scale, :func:`~convergence.evaluation.forecast_checks.usable_scales`) has an
   undefined or hugely inflated scaled error; it is left out of MASE (every other metric
   keeps it), and the evaluate stage counts and names those forecasts in the data check
-  ``mase_scale_zero``. MASE is NaN only when every term is excluded.
+  ``mase_scale_zero``. MASE is NaN only when every term is excluded. Mean MASE weights
+  every forecast equally, so a few entities whose scale is small (but above the cut-off)
+  can carry most of it (data check ``mase_concentration``).
+* **Pooled MASE** (``pooled_MASE``, the **ranking metric** :data:`RANKING_METRIC`) of a
+  group of forecasts is ``sum |actual - predicted| / sum scale`` over the same forecasts
+  (those with a usable scale, as for MASE): Hyndman & Koehler's scaled errors pooled over
+  the panel, equivalently the mean of the per-forecast scaled errors weighted by their
+  scales. An entity's weight is its naive scale, so a near-floor entity with a tiny scale
+  cannot swing it, and it is below 1 exactly when the forecasts' total absolute error is
+  below the total in-sample naive error. The leader, the ranks, the tie rule and every
+  "lowest score" sentence use it; mean MASE stays beside it in every table.
 * **Grade accuracy** is the share of forecasts whose predicted coordination grade
   (:func:`~convergence.measures.coupling.coordination_grade` of the prediction, clipped
   to [0, 1] because a network may overshoot) equals the grade of the actual value. It is
@@ -46,8 +56,11 @@ from convergence.evaluation.forecast_checks import usable_scales
 from convergence.evaluation.metrics import grade_accuracy, mae, rmse, smape
 from convergence.measures.coupling import DEFAULT_GRADE_SCALE, coordination_grade
 
-METRICS: tuple[str, ...] = ("MAE", "RMSE", "sMAPE", "MASE", "grade_accuracy")
+METRICS: tuple[str, ...] = ("MAE", "RMSE", "sMAPE", "MASE", "pooled_MASE", "grade_accuracy")
 """Metric columns of :func:`score_table`, in order."""
+
+RANKING_METRIC = "pooled_MASE"
+"""The metric that ranks models (leader, ranks, ties, "lowest" sentences): pooled MASE."""
 
 ALL_HORIZONS = "all"
 """Horizon label of the rows that pool every horizon."""
@@ -139,6 +152,16 @@ def _mase_terms(group: pd.DataFrame) -> float:
     return float(np.nanmean(terms))
 
 
+def _pooled_mase(group: pd.DataFrame) -> float:
+    """``sum |e| / sum scale`` over the forecasts with a usable (positive) scale."""
+    scale = group["scale"].to_numpy(dtype=float)
+    error = np.abs(group["actual"].to_numpy(dtype=float) - group["predicted"].to_numpy(dtype=float))
+    usable = (scale > 0) & np.isfinite(scale) & np.isfinite(error)  # the terms MASE keeps
+    if not usable.any():
+        return float("nan")
+    return float(np.sum(error[usable]) / np.sum(scale[usable]))
+
+
 def _grade_accuracy(group: pd.DataFrame, grade_scale: Sequence[Mapping[str, Any]]) -> float:
     actual = group["actual"].to_numpy(dtype=float)
     if np.any(np.isnan(actual)) or np.any((actual < 0.0) | (actual > 1.0)):
@@ -158,6 +181,7 @@ def _score_group(group: pd.DataFrame, grade_scale: Sequence[Mapping[str, Any]]) 
         "RMSE": rmse(actual, predicted),
         "sMAPE": smape(actual, predicted),
         "MASE": _mase_terms(group),
+        "pooled_MASE": _pooled_mase(group),
         "grade_accuracy": _grade_accuracy(group, grade_scale),
         "run_ids": ";".join(sorted({str(r) for r in group["run_id"] if str(r)})),
     }
@@ -176,8 +200,8 @@ def score_table(
     """Accuracy per data set, model, seed and horizon, plus an ``"all"`` horizon row.
 
     Returns columns ``dataset, model, seed, horizon, n, MAE, RMSE, sMAPE, MASE,
-    grade_accuracy, run_ids``; ``horizon`` is text (``"1"``, ``"2"``, ..., ``"all"``).
-    MASE and grade accuracy are defined in the module docstring.
+    pooled_MASE, grade_accuracy, run_ids``; ``horizon`` is text (``"1"``, ``"2"``, ...,
+    ``"all"``). MASE, pooled MASE and grade accuracy are defined in the module docstring.
 
     Raises:
         InputError: a forecast has no scale, or the predictions are empty.

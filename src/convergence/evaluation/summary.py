@@ -13,18 +13,40 @@ from convergence.errors import InputError
 from convergence.evaluation.comparisons import SIGNIFICANCE
 from convergence.evaluation.conformal import LEVELS, level_label
 from convergence.evaluation.ensemble import ensemble_name
-from convergence.evaluation.forecast_checks import MIN_DM_FORECASTS
-from convergence.evaluation.scores import ALL_HORIZONS, METRICS
+from convergence.evaluation.forecast_checks import (
+    MIN_DM_FORECASTS,
+    MIN_DM_ORIGINS,
+    dm_not_testable_reason,
+    dm_testable,
+)
+from convergence.evaluation.scores import ALL_HORIZONS, METRICS, RANKING_METRIC
 from convergence.evaluation.tables import best_per_column, markdown_table
 
 
+def metric_label(metric: str) -> str:
+    """How a metric column is named in sentences: ``pooled_MASE`` -> ``pooled MASE``,
+    ``MASE`` -> ``mean MASE``, any other unchanged."""
+    return {"pooled_MASE": "pooled MASE", "MASE": "mean MASE"}.get(metric, metric)
+
+
+def secondary_column(dataset: str, metric: str) -> str:
+    """Name of a cross-data-set column that shows ``metric`` beside the ranking one."""
+    return f"{dataset} ({metric_label(metric)})"
+
+
 def cross_dataset_summary(
-    summaries: pd.DataFrame | Sequence[pd.DataFrame], metric: str = "MASE", horizon: str = "all"
+    summaries: pd.DataFrame | Sequence[pd.DataFrame],
+    metric: str = RANKING_METRIC,
+    horizon: str = "all",
+    *,
+    also: Sequence[str] = ("MASE",),
 ) -> pd.DataFrame:
     """Models x data sets table of ``<metric>_mean`` (mean over seeds) at one horizon.
 
-    Returns a frame with a ``model`` column and one column per data set (RangeIndex). The
-    mark of the best (lowest) model per data set is ``frame.attrs["best"]``, a mapping
+    Returns a frame with a ``model`` column, one column per data set (RangeIndex) with the
+    ranking ``metric``, then one column :func:`secondary_column` per data set and metric
+    of ``also`` (by default mean MASE beside pooled MASE). The mark of the best (lowest)
+    model per data set, by ``metric`` only, is ``frame.attrs["best"]``, a mapping
     data set -> row index (see :func:`best_per_column`), as :func:`write_tables` takes it.
     """
     combined = summaries if isinstance(summaries, pd.DataFrame) else pd.concat(list(summaries))
@@ -33,9 +55,17 @@ def cross_dataset_summary(
         raise InputError(f"summary has no column {column!r}; metrics: {list(METRICS)}")
     subset = combined[combined["horizon"].astype(str) == str(horizon)]
     table = subset.pivot_table(index="model", columns="dataset", values=column, aggfunc="mean")
+    datasets = [str(c) for c in table.columns]
+    for extra in also:
+        if extra == metric or f"{extra}_mean" not in subset.columns:
+            continue
+        more = subset.pivot_table(
+            index="model", columns="dataset", values=f"{extra}_mean", aggfunc="mean"
+        )
+        more.columns = [secondary_column(str(c), extra) for c in more.columns]
+        table = table.join(more)
     table = table.sort_index().reset_index()
     table.columns.name = None
-    datasets = [c for c in table.columns if c != "model"]
     table.attrs["best"] = best_per_column(table, datasets)
     return table
 
@@ -50,7 +80,7 @@ def write_summary_markdown(
     cross_summary: pd.DataFrame,
     per_dataset: Mapping[str, Mapping[str, Any]],
     *,
-    metric: str = "MASE",
+    metric: str = RANKING_METRIC,
     reference: str,
 ) -> None:
     """Write the results summary: the headline table and generated sentences per data set.
@@ -59,17 +89,21 @@ def write_summary_markdown(
     1 = best, None if absent), ``n_forecasts``, ``dm_wins`` (comparisons the reference wins
     after Holm), ``dm_losses``, optionally ``versus_best`` (:func:`versus_best_sentence`)
     and ``intervals`` (:func:`interval_coverage_sentence`), ``peers`` (:func:`peer_table`),
-    ``ablations`` (:func:`ablation_sentence`), and ``notes`` (list of strings). Every number in the text comes from these mappings or from ``cross_summary``.
+    ``ablations`` (:func:`ablation_sentence`), ``target`` (:func:`target_sentence`),
+    ``sigma`` (:func:`sigma_section`, its own subsection) and ``notes`` (list of strings). Every number in the text comes from these mappings or from
+    ``cross_summary``.
     """
     best = cross_summary.attrs.get("best") or best_per_column(
-        cross_summary, [c for c in cross_summary.columns if c != "model"]
+        cross_summary, [c for c in cross_summary.columns if c != "model" and " (" not in c]
     )
+    label = metric_label(metric)
     lines = [
         "# Results summary",
         "",
-        f"Mean {metric} over seeds, all horizons pooled; lower is better, lowest per data set "
-        "in bold (the first sentence of each data set says whether the data separate it from "
-        "the others or it is tied with them).",
+        f"{label[0].upper()}{label[1:]} over seeds (mean of per-seed scores), all horizons "
+        "pooled; lower is better, lowest per data set in bold (the first sentence of each "
+        "data set says whether the data separate it from the others or it is tied with "
+        f"them). {ranking_note(metric)}",
         score_conventions(
             reference, has_ensemble=ensemble_name(reference) in set(cross_summary["model"])
         ),
@@ -91,24 +125,31 @@ def write_summary_markdown(
             sentences.append(str(info["headline"]))
         elif best_model is not None and best_model in values.index:
             sentences.append(
-                f"The lowest {metric} on {dataset} is {values[best_model]:.3f}, from {best_model} "
+                f"The lowest {label} on {dataset} is {values[best_model]:.3f}, from {best_model} "
                 f"({n_models} models compared, {info.get('n_forecasts')} forecasts per model and seed)."
             )
         rank = info.get("reference_rank")
         if rank is not None and reference in values.index:
             sentences.append(
-                f"{reference} ranks {_ordinal(int(rank))} of {n_models} with {metric} "
+                f"{reference} ranks {_ordinal(int(rank))} of {n_models} with {label} "
                 f"{values[reference]:.3f}."
             )
         else:
-            sentences.append(f"{reference} has no {metric} on {dataset}.")
+            sentences.append(f"{reference} has no {label} on {dataset}.")
         wins, losses = int(info.get("dm_wins", 0)), int(info.get("dm_losses", 0))
         total = info.get("dm_total")
         of_total = f" of {int(total)}" if total is not None else ""
+        n_testable = info.get("dm_testable")
+        untested = (
+            f" ({int(total) - int(n_testable)} not testable: fewer than {MIN_DM_FORECASTS} "
+            f"aligned forecasts or {MIN_DM_ORIGINS} distinct origins)"
+            if total is not None and n_testable is not None and int(n_testable) < int(total)
+            else ""
+        )
         sentences.append(
             f"In the Diebold-Mariano tests (Holm-adjusted, 5 % level) {reference} is significantly "
-            f"more accurate in {wins}{of_total} comparisons and significantly less accurate in "
-            f"{losses}."
+            f"more accurate in {wins}{of_total} comparisons{untested} and significantly less "
+            f"accurate in {losses}."
         )
         sentences += [str(info[k]) for k in ("versus_best", "intervals") if info.get(k)]
         lines.append(" ".join(sentences))
@@ -116,8 +157,12 @@ def write_summary_markdown(
             lines += ["", str(info["peers"]), ""]
         if info.get("ablations"):
             lines.append(f"- {info['ablations']}")
+        if info.get("target"):
+            lines.append(f"- {info['target']}")
         for note in info.get("notes") or []:
             lines.append(f"- {note}")
+        if info.get("sigma"):
+            lines += ["", f"### Sigma-convergence: {dataset}", "", str(info["sigma"])]
         if info.get("data_checks"):
             lines += ["", f"### Data checks: {dataset}", "", str(info["data_checks"]).rstrip("\n")]
         lines.append("")
@@ -176,7 +221,7 @@ def dataset_findings(
     summary: pd.DataFrame,
     dm: pd.DataFrame,
     *,
-    metric: str = "MASE",
+    metric: str = RANKING_METRIC,
     reference: str,
     ablations: Sequence[str] = (),
     baselines: Sequence[str] = (),
@@ -209,7 +254,7 @@ def dataset_findings(
     notes = []
     undefined = values[values.isna()].index.tolist()
     if undefined:
-        notes.append(f"{metric} undefined for: {', '.join(undefined)}.")
+        notes.append(f"{metric_label(metric)} undefined for: {', '.join(undefined)}.")
     n_undefined_dm = int(dm["p_value"].isna().sum()) if not dm.empty else 0
     if n_undefined_dm:
         notes.append(f"{n_undefined_dm} DM comparisons undefined (too few aligned forecasts).")
@@ -223,6 +268,7 @@ def dataset_findings(
         "dm_wins": int((dm["better"] == "reference").sum()) if not dm.empty else 0,
         "dm_losses": int((dm["better"] == "model").sum()) if not dm.empty else 0,
         "dm_total": int(len(dm)),
+        "dm_testable": int(len(_testable(dm))) if not dm.empty else 0,
         "versus_best": versus_best_sentence(
             dm, reference=reference, best_model=ranked.index[0] if len(ranked) else None
         ),
@@ -241,15 +287,16 @@ def dataset_findings(
 MAX_TIED_NAMED = 6
 
 
-def leader_model(summary: pd.DataFrame, metric: str = "MASE") -> str:
-    """The model with the lowest pooled (all horizons) mean score over seeds; the first in
-    table order among equal scores."""
+def leader_model(summary: pd.DataFrame, metric: str = RANKING_METRIC) -> str:
+    """The model with the lowest score (all horizons pooled, mean over seeds) by the ranking
+    metric (:data:`~convergence.evaluation.scores.RANKING_METRIC`, pooled MASE, unless
+    ``metric`` says otherwise); the first in table order among equal scores."""
     pooled = summary[summary["horizon"].astype(str) == ALL_HORIZONS].set_index("model")
     return str(pooled[f"{metric}_mean"].astype(float).dropna().sort_values(kind="stable").index[0])
 
 
 def leader_ties(
-    summary: pd.DataFrame, leader_dm: pd.DataFrame, *, metric: str = "MASE", reference: str
+    summary: pd.DataFrame, leader_dm: pd.DataFrame, *, metric: str = RANKING_METRIC, reference: str
 ) -> tuple[str, list[str], dict[str, str]]:
     """The model with the lowest score, the models it does not separate from, and why.
 
@@ -301,7 +348,7 @@ def leader_headline(
     leader_dm: pd.DataFrame,
     *,
     dataset: str,
-    metric: str = "MASE",
+    metric: str = RANKING_METRIC,
     reference: str,
     n_forecasts: int | None,
     n_entities: int | None = None,
@@ -321,7 +368,7 @@ def leader_headline(
         basis += f" on {entities} and {periods}"
     if not tied:
         return (
-            f"The lowest {metric} on {dataset} is {values[leader]:.3f}, from {leader}, "
+            f"The lowest {metric_label(metric)} on {dataset} is {values[leader]:.3f}, from {leader}, "
             "separated from every other model (beyond seed spread and Diebold-Mariano-"
             f"significant, Holm-adjusted, {100 * SIGNIFICANCE:g} %; {basis})."
         )
@@ -329,7 +376,8 @@ def leader_headline(
     listed = ", ".join(f"{model} {values[model]:.3f} ({reasons[model]})" for model in named)
     more = f" and {len(tied) - len(named)} more" if len(tied) > len(named) else ""
     return (
-        f"No single best model on {dataset}: the lowest {metric} is {values[leader]:.3f}, "
+        f"No single best model on {dataset}: the lowest {metric_label(metric)} is "
+        f"{values[leader]:.3f}, "
         f"from {leader}, but the data do not separate it from {len(tied)} other model(s): "
         f"{listed}{more} ({basis}; separated means beyond seed spread and "
         f"Diebold-Mariano-significant, Holm-adjusted, {100 * SIGNIFICANCE:g} %)."
@@ -387,7 +435,8 @@ def versus_best_sentence(dm: pd.DataFrame, *, reference: str, best_model: str | 
         return (
             f"The Diebold-Mariano tests of {reference} against the lowest-scoring model {best_model} "
             f"are undefined or not testable (fewer than {MIN_DM_FORECASTS} aligned forecasts "
-            "per horizon), so the gap is descriptive."
+            f"or {MIN_DM_ORIGINS} distinct forecast origins per horizon), so the gap is "
+            "descriptive."
         )
     n_horizons = len(defined)
     model_better = defined.loc[defined["better"] == "model", "horizon"].astype(int).tolist()
@@ -466,17 +515,31 @@ def interval_coverage_sentence(
     )
 
 
+def _origins(rows: pd.DataFrame) -> pd.Series:
+    """The ``n_origins`` column, or None per row for a table written without it."""
+    if "n_origins" in rows.columns:
+        return rows["n_origins"]
+    return pd.Series([None] * len(rows), index=rows.index, dtype=object)
+
+
 def _testable(rows: pd.DataFrame) -> pd.DataFrame:
-    """DM rows with a p-value and at least :data:`MIN_DM_FORECASTS` aligned forecasts."""
+    """DM rows with a Holm p-value that pass the effective-sample rule of
+    :func:`~convergence.evaluation.forecast_checks.dm_testable` (at least
+    :data:`MIN_DM_FORECASTS` aligned forecasts from :data:`MIN_DM_ORIGINS` origins)."""
     if rows.empty:
         return rows
-    enough = pd.to_numeric(rows["n"], errors="coerce").fillna(0) >= MIN_DM_FORECASTS
+    enough = pd.Series(
+        [dm_testable(n, o) for n, o in zip(rows["n"], _origins(rows), strict=True)],
+        index=rows.index,
+        dtype=bool,
+    )
     return rows[pd.to_numeric(rows["p_holm"], errors="coerce").notna() & enough]
 
 
 def _dm_verdict(rows: pd.DataFrame) -> str:
     """``within noise`` / ``significantly better|worse than the reference at h ...``, or
-    ``not testable`` when no horizon has a p-value on enough aligned forecasts."""
+    ``not testable`` when no horizon has a p-value on an effective sample that passes
+    :func:`~convergence.evaluation.forecast_checks.dm_testable`."""
     defined = _testable(rows)
     if defined.empty:
         return "not testable"
@@ -496,14 +559,15 @@ def ablation_sentence(
     *,
     reference: str,
     ablations: Sequence[str],
-    metric: str = "MASE",
+    metric: str = RANKING_METRIC,
 ) -> str | None:
     """What each switched-off part costs: the ablation's score minus the reference's.
 
     From one data set's seed summary (``"all"`` rows, mean over seeds) and its DM table
     (Holm-adjusted; the verdict is per horizon, ``within noise`` when no horizon is
-    significant, ``not testable`` when no horizon has a p-value on at least
-    :data:`~convergence.evaluation.forecast_checks.MIN_DM_FORECASTS` aligned forecasts). A positive difference means the part the ablation switches off helps.
+    significant, ``not testable`` when no horizon passes the effective-sample rule of
+    :func:`~convergence.evaluation.forecast_checks.dm_testable`). A positive difference
+    means the part the ablation switches off helps.
     An ablation with exactly the reference's score is listed apart: with the
     configuration chosen on validation it is the same model (for example
     ``cnn_lstm_no_skip`` when the choice is ``skip=False``). None without ablations.
@@ -526,7 +590,7 @@ def ablation_sentence(
     if not parts and not same:
         return None
     text = (
-        f"Ablations ({metric} of the variant minus {reference}'s {base:.3f}; positive = the "
+        f"Ablations ({metric_label(metric)} of the variant minus {reference}'s {base:.3f}; positive = the "
         f"variant is worse, so the part it removes or changes helps; Diebold-Mariano, "
         "Holm-adjusted): "
     )
@@ -545,13 +609,14 @@ def _dm_cell(rows: pd.DataFrame, reference: str, model: str) -> str:
         return "n/a"
     cells = []
     for _, row in rows.sort_values("horizon").iterrows():
+        origins = row.get("n_origins")
+        if not dm_testable(row["n"], origins):
+            reason = dm_not_testable_reason(row["n"], origins)
+            cells.append(f"h{int(row['horizon'])} not testable ({reason})")
+            continue
         p_holm = pd.to_numeric(row["p_holm"], errors="coerce")
         if pd.isna(p_holm):
             cells.append(f"h{int(row['horizon'])} n/a")
-            continue
-        n = int(pd.to_numeric(row["n"], errors="coerce") or 0)
-        if n < MIN_DM_FORECASTS:
-            cells.append(f"h{int(row['horizon'])} not testable (n={n})")
             continue
         winner = {"reference": reference, "model": model}.get(str(row["better"]))
         cells.append(
@@ -566,16 +631,19 @@ def peer_table(
     *,
     reference: str,
     baselines: Sequence[str],
-    metric: str = "MASE",
+    metric: str = RANKING_METRIC,
+    also: Sequence[str] = ("MASE",),
 ) -> str | None:
     """Markdown table: the reference, its seed ensemble, the best baseline, NHITS, ridge and
-    naive side by side, with their scores, the DM tests against the reference and the
-    coverage of their 80 % and 95 % split-conformal intervals.
+    naive side by side, with their scores (the ranking ``metric``, then each of ``also``:
+    mean MASE beside pooled MASE), the DM tests against the reference and the coverage of
+    their 80 % and 95 % split-conformal intervals.
 
     The DM column gives the Holm-adjusted p-value per horizon and, where it is below the
-    significance level, the more accurate model; "not testable (n=...)" below
-    :data:`~convergence.evaluation.forecast_checks.MIN_DM_FORECASTS` aligned forecasts (the tests use the reference's
-    seed-averaged forecast, so the ensemble row has none). None when the reference is absent.
+    significance level, the more accurate model; "not testable (n=..., k origins)" where
+    the comparison fails :func:`~convergence.evaluation.forecast_checks.dm_testable` (the
+    tests use the reference's seed-averaged forecast, so the ensemble row has none). None
+    when the reference is absent.
     """
     pooled = summary[summary["horizon"].astype(str) == ALL_HORIZONS].set_index("model")
     column = f"{metric}_mean"
@@ -594,20 +662,29 @@ def peer_table(
         if name in present and name not in {r[0] for r in rows}:
             rows.append((name, role))
     labels = [level_label(level) for level in LEVELS]
+    extras = [m for m in also if m != metric and f"{m}_mean" in pooled.columns]
     header = [
         "model",
         "role",
-        metric,
+        metric_label(metric),
+        *[metric_label(m) for m in extras],
         "DM vs " + reference + " (Holm p per horizon)",
         *[f"cover {label}" for label in labels],
     ]
-    lines = ["| " + " | ".join(header) + " |", "|---|---|---:|---|" + "---:|" * len(labels)]
+    lines = [
+        "| " + " | ".join(header) + " |",
+        "|---|---|---:|" + "---:|" * len(extras) + "---|" + "---:|" * len(labels),
+    ]
     for name, role in rows:
         row = pooled.loc[name]
-        value = f"{scored[name]:.3f}"
-        spread = row.get(f"{metric}_std")
-        if pd.notna(spread) and int(row.get("n_seeds", 1)) > 1:
-            value += f" ± {float(spread):.3f}"
+        values = []
+        for shown in (metric, *extras):
+            mean = pd.to_numeric(row.get(f"{shown}_mean"), errors="coerce")
+            value = "n/a" if pd.isna(mean) else f"{float(mean):.3f}"
+            spread = row.get(f"{shown}_std")
+            if pd.notna(mean) and pd.notna(spread) and int(row.get("n_seeds", 1)) > 1:
+                value += f" ± {float(spread):.3f}"
+            values.append(value)
         dm_text = (
             "—"
             if name in (reference, ensemble)
@@ -619,5 +696,153 @@ def peer_table(
             covers.append(
                 "n/a" if coverage is None or pd.isna(coverage) else f"{float(coverage):.2f}"
             )
-        lines.append("| " + " | ".join([name, role, value, dm_text, *covers]) + " |")
+        lines.append("| " + " | ".join([name, role, *values, dm_text, *covers]) + " |")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------- issue 23: ranking metric, what is forecast
+
+
+def ranking_note(metric: str = RANKING_METRIC) -> str:
+    """One sentence on which metric ranks the models and why, for ``summary.md``."""
+    if metric != "pooled_MASE":
+        return f"Models are ranked by {metric_label(metric)}."
+    return (
+        "Models are ranked by pooled MASE: the sum of absolute errors over the sum of the "
+        "naive scales of the same forecasts (Hyndman & Koehler's scaled errors pooled, each "
+        "entity weighted by its scale), which a few near-floor entities cannot swing; mean "
+        "MASE (the mean of per-forecast scaled errors) stands beside it in the tables, and "
+        "the data check `mase_concentration` says when a few entities carry most of it."
+    )
+
+
+def target_sentence(record: Mapping[str, Any]) -> str:
+    """What was forecast, from the ``target`` entry of ``evaluation/provenance.json``
+    (:func:`~convergence.evaluation.target.target_versus_measured`): the fold-bounds D
+    and, where ``coupling.csv`` was compared, how far it lies from that D."""
+    headroom = record.get("headroom")
+    widened = (
+        f", widened by the target headroom ({float(headroom):g} of the fitted range on each side)"
+        if headroom is not None
+        else ", widened by the target headroom"
+    )
+    text = (
+        "Forecast target: D recomputed in every backtest fold with min-max bounds fitted on "
+        f"that fold's training periods{widened} and clipped to [0, 1]; it is not the D of "
+        "`measure/coupling.csv` (bounds of the normalize stage)"
+    )
+    n = record.get("n_compared")
+    if not n:
+        return text + "."
+    return (
+        f"{text}: over {int(n)} test forecasts the two differ by "
+        f"{float(record['mean_abs_diff']):.3f} on average and by up to "
+        f"{float(record['max_abs_diff']):.3f} ({record['entity']}, {record['period']}: "
+        f"target {float(record['target']):.3f}, coupling.csv {float(record['measured']):.3f})."
+    )
+
+
+def no_dynamics_note(data_check: Mapping[str, Any]) -> str:
+    """The ``summary.md`` warning for a ``target_without_dynamics`` data check."""
+    details = data_check.get("details") or {}
+    return (
+        "**Accuracy rankings mean little here**: the forecast target has no dynamics "
+        f"(median lag-1 autocorrelation {float(details.get('r1', float('nan'))):.2f}, "
+        f"median var(dD)/var(D) {float(details.get('variance_ratio', float('nan'))):.2f} "
+        f"over {details.get('n_entities', '?')} entities; white noise: 0 and 2), so the "
+        "models are compared at predicting noise (data check `target_without_dynamics`)."
+    )
+
+
+# ---------------------------------------------- issue 23: convergence tests keep the panel
+
+#: Smallest p-value written out in prose; below it the text says "p < 1e-6".
+P_FLOOR = 1e-6
+
+
+def p_text(p: float) -> str:
+    """A p-value for prose: two significant digits, ``"p < 1e-6"`` below :data:`P_FLOOR`."""
+    if pd.isna(p):
+        return "p undefined"
+    if p < P_FLOOR:
+        return f"p < {P_FLOOR:.0e}".replace("e-06", "e-6")
+    return f"p = {p:.2g}"
+
+
+def convergence_sentence(record: Mapping[str, Any]) -> str | None:
+    """One note on the convergence stage's ``provenance.json``: on how many of how many
+    entities and periods the tests rest (the verdict opens with it), or why they did not
+    run. None without a verdict."""
+    verdict = record.get("verdict")
+    if not verdict:
+        return None
+    series = record.get("series", "D")
+    if str(verdict).startswith("not tested"):
+        return (
+            f"Convergence tests of {series} (beta, sigma, Phillips-Sul; `convergence/`): {verdict}."
+        )
+    return (
+        f"Convergence tests of {series} (beta, sigma, Phillips-Sul; `convergence/`) on {verdict}."
+    )
+
+
+#: The two sigma measures of ``summary.md``: (``sigma_trend.csv`` row, words).
+SIGMA_HEADLINE: tuple[tuple[str, str], ...] = (
+    ("std", "Absolute dispersion (standard deviation of {series})"),
+    ("cv", "Relative dispersion (coefficient of variation of {series})"),
+)
+
+
+def sigma_section(record: Mapping[str, Any]) -> str | None:
+    """The sigma-convergence section of one data set, from the convergence provenance
+    (``sample.basis`` and the ``sigma_trend`` rows, copies of ``sigma_trend.csv``).
+
+    One line on what it rests on and how it is tested, then per measure (absolute and
+    relative dispersion) the direction, the slope per period (2 significant digits), the
+    p-value (:func:`p_text`) and the verdict at ``sigma.alpha``; a last line when the two
+    trend in opposite directions. None when the tests did not run.
+    """
+    rows = {row.get("measure"): row for row in record.get("sigma_trend") or []}
+    basis = (record.get("sample") or {}).get("basis")
+    if not all(measure in rows for measure, _ in SIGMA_HEADLINE) or not basis:
+        return None
+    series = record.get("series", "D")
+    alpha = float((record.get("conventions") or {}).get("sigma.alpha", 0.05))
+    first = rows[SIGMA_HEADLINE[0][0]]
+    lines = [
+        f"On {basis}, the same block as the other convergence tests: linear trend of each "
+        f"dispersion on the period, Newey-West standard error ({int(first['hac_lags'])} lags, "
+        f"small-sample scaled), p from Student t with {int(first['df'])} degrees of freedom "
+        "(`convergence/sigma_trend.csv`).",
+        "",
+    ]
+    signs = {}
+    for measure, words in SIGMA_HEADLINE:
+        row = rows[measure]
+        slope, p = float(row["slope"]), float(row["p"])
+        direction = "falling" if slope < 0 else "rising" if slope > 0 else "flat"
+        if p < alpha and slope < 0:
+            verdict = "sigma-convergence"
+        elif p < alpha and slope > 0:
+            verdict = "sigma-divergence"
+        else:
+            verdict = f"no significant trend at {100 * alpha:g} %"
+        signs[measure] = (direction, p < alpha)
+        lines.append(
+            f"- {words.format(series=series)}: {direction}, slope {slope:+.2g} per period, "
+            f"{p_text(p)} ({int(row['n'])} periods, {int(row['n_entities'])} entities): "
+            f"{verdict}."
+        )
+    (absolute, abs_significant), (relative, rel_significant) = signs["std"], signs["cv"]
+    if {absolute, relative} == {"falling", "rising"}:
+        strength = (
+            "both significant"
+            if abs_significant and rel_significant
+            else "at least one not significant"
+        )
+        lines.append(
+            f"- The two disagree ({strength}): the absolute dispersion is {absolute} while the "
+            f"relative dispersion is {relative}, so the mean of {series} moves faster than its "
+            "spread; say which one a claim of convergence refers to."
+        )
     return "\n".join(lines)

@@ -59,8 +59,16 @@ DEFAULT_GRADE_SCALE: tuple[Mapping[str, Any], ...] = tuple(
 )
 
 
-def composite_index(normalized: pd.DataFrame, weights: pd.Series) -> pd.Series:
+def composite_index(
+    normalized: pd.DataFrame, weights: pd.Series, excluded: np.ndarray | None = None
+) -> pd.Series:
     """Weighted composite index of one subsystem: ``U_i = sum_j w_j x_ij``.
+
+    With ``excluded`` (boolean, rows x weighted indicators in ``weights`` order), the
+    excluded cells are left out of their row and the row's weights are rescaled to sum to 1
+    over the rest: ``U_i = sum_j w_j m_ij x_ij / sum_j w_j m_ij`` with ``m_ij = 1`` where
+    kept. If the kept indicators all have weight 0, they count equally; a row with every
+    indicator excluded gets NaN (no index).
 
     Parameters
     ----------
@@ -87,8 +95,23 @@ def composite_index(normalized: pd.DataFrame, weights: pd.Series) -> pd.Series:
     weight_values = weights.to_numpy(dtype=float)
     _check_weights(weight_values, what="indicator weights")
     values = normalized.loc[:, list(weights.index)].to_numpy(dtype=float)
-    # Matrix product propagates NaN, so a row missing any indicator gets NaN.
-    return pd.Series(values @ weight_values, index=normalized.index, name="U")
+    if excluded is None or not np.any(excluded):
+        # Matrix product propagates NaN, so a row missing any indicator gets NaN.
+        return pd.Series(values @ weight_values, index=normalized.index, name="U")
+    kept = ~np.asarray(excluded, dtype=bool)
+    if kept.shape != values.shape:
+        raise InputError(f"excluded mask has shape {kept.shape}, expected {values.shape}")
+    row_weights = np.where(kept, weight_values[None, :], 0.0)
+    totals = row_weights.sum(axis=1, keepdims=True)
+    # Kept indicators that all have weight 0 count equally (there is nothing else to use).
+    row_weights = np.where(totals > 0, row_weights, kept.astype(float))
+    totals = row_weights.sum(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        shares = row_weights / totals
+    # NaN in a kept cell still propagates (0 * NaN is NaN); excluded cells contribute 0.
+    index = np.sum(np.where(kept, values, 0.0) * shares, axis=1)
+    index = np.where(kept.any(axis=1), index, np.nan)
+    return pd.Series(index, index=normalized.index, name="U")
 
 
 def _check_weights(weights: np.ndarray, *, what: str) -> None:

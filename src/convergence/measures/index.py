@@ -13,6 +13,12 @@ Pipeline for each row ``i``::
     C_i   = classical coupling degree of (U_si)_s
     C*_i  = adjusted coupling degree (Wang et al. 2021)
     D_i   = sqrt(C_i T_i),  D*_i = sqrt(C*_i T_i)
+
+Under per-entity bounds an indicator constant in an entity's fit rows (an absent category)
+is left out of that entity's ``U_si`` and the other weights are rescaled
+(``normalize.uninformative_cells``, ``coupling.composite_index``); the measure stage and
+every forecast fold go through :func:`fit_measurement` and :func:`apply_measurement`, so
+they follow the same rule.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from convergence import diagnostics
 from convergence.errors import InputError
 from convergence.measures.coupling import (
     DEFAULT_GRADE_SCALE,
@@ -43,6 +50,7 @@ from convergence.measures.normalize import (
     apply_minmax,
     check_wide,
     fit_minmax,
+    uninformative_cells,
 )
 
 __all__ = [
@@ -51,6 +59,7 @@ __all__ = [
     "apply_measurement",
     "fit_measurement",
     "measure_columns",
+    "time_index_check",
 ]
 
 #: Tolerance for subsystem weights summing to 1.
@@ -321,6 +330,21 @@ def _fit_rows(wide: pd.DataFrame, fit_mask: pd.Series | None) -> pd.DataFrame:
     return wide.loc[fit_mask.to_numpy()]
 
 
+def _subsystem_weights(normalized: pd.DataFrame, excluded: pd.DataFrame, eps: float) -> pd.Series:
+    """Entropy weights of one subsystem, on the fit rows without their excluded cells
+    (:func:`~convergence.measures.normalize.uninformative_cells`). An indicator excluded in
+    all but one row has nothing to weight by and gets weight 0."""
+    mask = excluded.loc[:, list(normalized.columns)].to_numpy()
+    if not mask.any():
+        return entropy_weights(normalized, eps=eps)
+    kept = normalized.mask(mask)
+    usable = [c for c in kept.columns if kept[c].notna().sum() >= 2]
+    if not usable:
+        return pd.Series(1.0 / normalized.shape[1], index=normalized.columns.copy(), name="weight")
+    weights = entropy_weights(kept.loc[:, usable], eps=eps)
+    return weights.reindex(normalized.columns, fill_value=0.0).rename("weight")
+
+
 def fit_measurement(
     wide: pd.DataFrame, spec: MeasurementSpec, fit_mask: pd.Series | None = None
 ) -> MeasurementModel:
@@ -357,8 +381,11 @@ def fit_measurement(
         raise InputError("fit_mask selects no rows")
     bounds = fit_minmax(fit_rows, scope=spec.scope, headroom=spec.headroom)
     normalized = apply_minmax(fit_rows, bounds, spec.directions, clip=spec.clip)
+    excluded = pd.DataFrame(
+        uninformative_cells(bounds, fit_rows), index=fit_rows.index, columns=fit_rows.columns
+    )
     indicator_weights = {
-        name: entropy_weights(normalized.loc[:, list(group)], eps=spec.entropy_eps)
+        name: _subsystem_weights(normalized.loc[:, list(group)], excluded, spec.entropy_eps)
         for name, group in spec.subsystems.items()
     }
     return MeasurementModel(spec=spec, bounds=bounds, indicator_weights=indicator_weights)
@@ -399,9 +426,15 @@ def apply_measurement(model: MeasurementModel, wide: pd.DataFrame) -> pd.DataFra
         wide.loc[:, spec.indicators], model.bounds, spec.directions, clip=spec.clip
     )
     names = spec.subsystem_names
-    levels = np.column_stack(
-        [composite_index(normalized, model.indicator_weights[name]).to_numpy() for name in names]
-    )
+    excluded = uninformative_cells(model.bounds, normalized)
+    position = {indicator: k for k, indicator in enumerate(spec.indicators)}
+
+    def index_of(name: str) -> np.ndarray:
+        weights = model.indicator_weights[name]
+        columns = [position[indicator] for indicator in weights.index]
+        return composite_index(normalized, weights, excluded[:, columns]).to_numpy()
+
+    levels = np.column_stack([index_of(name) for name in names])
     if spec.clip:
         levels = np.clip(levels, 0.0, 1.0)
     elif np.any(levels < 0):
@@ -431,3 +464,57 @@ def apply_measurement(model: MeasurementModel, wide: pd.DataFrame) -> pd.DataFra
         grade_adjusted=coordination_grade(coordination_adjusted, spec.grade_scale),
     )
     return pd.DataFrame(columns, index=wide.index)
+
+
+#: |Spearman correlation of D with time| at or above which one entity's D counts as
+#: near-monotone, and the share of entities above which D is flagged as a time index.
+TIME_INDEX_RHO: float = 0.9
+TIME_INDEX_SHARE: float = 0.5
+#: Fewest periods of D an entity needs to enter the time-index check.
+TIME_INDEX_MIN_PERIODS: int = 5
+
+
+def time_index_check(
+    coupling: pd.DataFrame, *, scope: str, dataset: str | None = None, stage: str = "measure"
+) -> dict[str, Any] | None:
+    """Data check when a per-entity ``D`` mostly tracks time.
+
+    Per-entity bounds put each entity's own minimum at 0 and maximum at 1; on trending data
+    ``D`` then rises from ~0 to ~1 in every entity and measures the calendar, not how the
+    entities compare. Flagged (``per_entity_d_tracks_time``) when, among entities with at
+    least :data:`TIME_INDEX_MIN_PERIODS` periods of ``D``, more than
+    :data:`TIME_INDEX_SHARE` have ``|Spearman(D, period)| >=`` :data:`TIME_INDEX_RHO`.
+    ``coupling`` has columns ``entity``, ``period``, ``D``. Pooled scope: None.
+    """
+    if scope != "per_entity":
+        return None
+    rows = coupling.dropna(subset=["D"])
+    rhos: dict[str, float] = {}
+    for entity, group in rows.groupby("entity", sort=True):
+        if len(group) < TIME_INDEX_MIN_PERIODS or group["D"].nunique() < 2:
+            continue
+        order = group.sort_values("period")
+        ranks_d = order["D"].rank().to_numpy()
+        ranks_t = np.arange(1, len(order) + 1, dtype=float)
+        rhos[str(entity)] = float(np.corrcoef(ranks_d, ranks_t)[0, 1])
+    if not rhos:
+        return None
+    monotone = sorted(e for e, rho in rhos.items() if abs(rho) >= TIME_INDEX_RHO)
+    if len(monotone) <= TIME_INDEX_SHARE * len(rhos):
+        return None
+    name = dataset or "<name>"
+    median = float(np.median(list(rhos.values())))
+    return diagnostics.check(
+        stage,
+        "per_entity_d_tracks_time",
+        f"under per_entity bounds D is near-monotone in time in {len(monotone)} of "
+        f"{len(rhos)} entities (|Spearman(D, period)| >= {TIME_INDEX_RHO:g}; median "
+        f"{median:.2f}): each entity's D runs from its own minimum to its own maximum, so it "
+        "measures time rather than coordination that can be compared across entities. "
+        f"Compare entities with pooled bounds (datasets.{name}.normalization.scope: pooled) "
+        f"on intensive indicators (datasets.{name}.derived).",
+        entities=monotone,
+        n_entities=len(rhos),
+        median_spearman=round(median, 4),
+        limit=TIME_INDEX_RHO,
+    )

@@ -9,7 +9,7 @@ function can then be used on any rows.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,13 +25,18 @@ __all__ = [
     "MinMaxBounds",
     "ZScoreParams",
     "apply_minmax",
+    "BETWEEN_SHARE_LIMIT",
     "apply_zscore",
+    "between_entity_share",
     "check_zero_range",
     "dominated_bounds_check",
     "fit_minmax",
     "fit_zscore",
     "invert_zscore",
     "normalization_settings",
+    "size_dominated_levels_check",
+    "uninformative_cells",
+    "zero_range_pairs",
 ]
 
 #: Indicator directions: ``"benefit"`` (larger is better) or ``"cost"`` (smaller is better).
@@ -320,46 +325,118 @@ def invert_zscore(
     )
 
 
-def check_zero_range(fit_rows: pd.DataFrame, scope: str, *, dataset: str | None = None) -> None:
-    """Raise :class:`InputError` when an indicator is constant in the fit rows.
+def uninformative_cells(bounds: MinMaxBounds, wide: pd.DataFrame) -> np.ndarray:
+    """Boolean array shaped like ``wide``: True where the row's per-entity range is zero.
 
-    A zero-range indicator (pooled: the same value for every entity and period of the fit
-    window; ``per_entity``: the same value in every fit period of one entity) carries no
-    information: :func:`apply_minmax` would map it to 0.5 everywhere and silently make its
-    subsystem index meaningless. The error names every such indicator (and entity).
-    NaNs are ignored; an all-NaN indicator is :func:`fit_minmax`'s error.
+    The one rule for an indicator without a range in an entity's fit rows under
+    ``per_entity`` bounds (e.g. a fuel or sector the entity never has): it carries no
+    information about the entity's position, so it is left out of that entity's subsystem
+    index and the other indicators' weights are rescaled
+    (:func:`convergence.measures.index.apply_measurement`). The measure stage and every
+    forecasting fold use it through that function. Pooled bounds give all False: an
+    indicator constant over every entity and period is an error in the measure stage
+    (:func:`check_zero_range`) and has entropy weight 0 in a forecasting fold.
     """
+    check_wide(wide)
+    if bounds.scope != "per_entity":
+        return np.zeros(wide.shape, dtype=bool)
+    lower = _row_aligned(bounds.lower, wide, bounds.scope)
+    upper = _row_aligned(bounds.upper, wide, bounds.scope)
+    return np.asarray(upper - lower == 0)
+
+
+def zero_range_pairs(fit_rows: pd.DataFrame, scope: str) -> list[tuple[str, str]]:
+    """``(entity, indicator)`` pairs constant in the fit rows (pooled: entity ``"*"``)."""
     check_wide(fit_rows)
-    where = f"datasets.{dataset}.subsystems" if dataset else "the subsystems"
     if scope == "per_entity":
         grouped = fit_rows.groupby(level=0, sort=True)
         span = grouped.max() - grouped.min()
-        constant = [
+        return [
             (str(entity), str(indicator))
             for entity, row in span.iterrows()
             for indicator, value in row.items()
             if value == 0
         ]
-        if constant:
-            shown = "; ".join(f"indicator {i!r} of entity {e!r}" for e, i in constant[:10])
-            more = f" and {len(constant) - 10} more" if len(constant) > 10 else ""
-            raise InputError(
-                f"zero range in the fit window (scope per_entity): {shown}{more} is constant, "
-                "so its normalized value carries no information; use scope: pooled "
-                f"(datasets.<name>.normalization), drop the entity, or remove the indicator "
-                f"from {where}"
-            )
-        return
     span = fit_rows.max(axis=0) - fit_rows.min(axis=0)
-    constant_indicators = [str(i) for i, value in span.items() if value == 0]
-    if constant_indicators:
-        values = {i: fit_rows[i].dropna().iloc[0] for i in constant_indicators}
-        shown = ", ".join(f"{i!r} (always {values[i]:g})" for i in constant_indicators)
+    return [("*", str(i)) for i, value in span.items() if value == 0]
+
+
+def check_zero_range(
+    fit_rows: pd.DataFrame,
+    scope: str,
+    *,
+    dataset: str | None = None,
+    subsystems: Mapping[str, Sequence[str]] | None = None,
+    stage: str = "normalize",
+) -> dict | None:
+    """Zero-range indicators in the fit rows: an error when nothing can be measured, a
+    data check when the documented rule (:func:`uninformative_cells`) applies.
+
+    * ``pooled``: an indicator that is the same for every entity and period is an error
+      (:class:`InputError` naming it): it is a configuration mistake, not a property of
+      some entities.
+    * ``per_entity``: each ``(entity, indicator)`` pair constant in the entity's fit
+      periods is left out of that entity's index, weights rescaled; returned as the data
+      check ``per_entity_constant_indicators``. An indicator constant in every entity is
+      an error. An entity for which every indicator of a subsystem is constant has no
+      index for it (its ``D`` is missing); the check names it.
+
+    Returns the data check dict, or None when no indicator is constant. NaNs are ignored;
+    an all-NaN indicator is :func:`fit_minmax`'s error.
+    """
+    check_wide(fit_rows)
+    where = f"datasets.{dataset}.subsystems" if dataset else "the subsystems"
+    pairs = zero_range_pairs(fit_rows, scope)
+    if scope != "per_entity":
+        if pairs:
+            values = {i: fit_rows[i].dropna().iloc[0] for _, i in pairs}
+            shown = ", ".join(f"{i!r} (always {values[i]:g})" for i in values)
+            raise InputError(
+                f"zero range in the fit window (scope pooled): indicator(s) {shown} are the "
+                "same for every entity and period, so their normalized value carries no "
+                f"information; remove them from {where} or check the data"
+            )
+        return None
+    if not pairs:
+        return None
+    n_entities = entity_labels(fit_rows).nunique()
+    by_indicator: dict[str, list[str]] = {}
+    for entity, indicator in pairs:
+        by_indicator.setdefault(indicator, []).append(entity)
+    everywhere = [i for i, entities in by_indicator.items() if len(entities) == n_entities]
+    if everywhere:
         raise InputError(
-            f"zero range in the fit window (scope pooled): indicator(s) {shown} are the same "
-            "for every entity and period, so their normalized value carries no information; "
-            f"remove them from {where} or check the data"
+            f"zero range in the fit window (scope per_entity): indicator(s) "
+            f"{', '.join(map(repr, everywhere))} are constant in every entity, so they carry "
+            f"no information; remove them from {where} or check the data"
         )
+    constant = {(e, i) for e, i in pairs}
+    without_index = sorted(
+        f"{entity} ({name})"
+        for entity in sorted({e for e, _ in pairs})
+        for name, members in (subsystems or {}).items()
+        if members and all((entity, i) in constant for i in members)
+    )
+    key = f"datasets.{dataset}.normalization.scope" if dataset else "normalization.scope"
+    lost = (
+        f" Every indicator of a subsystem is constant for {', '.join(without_index)}: no index, "
+        "so no D, for these (left out of the measures and the forecasts)."
+        if without_index
+        else ""
+    )
+    return diagnostics.check(
+        stage,
+        "per_entity_constant_indicators",
+        f"{len(pairs)} entity-indicator pair(s) are constant in the fit window under "
+        f"per_entity bounds ({key}) (an absent category, e.g. a fuel an entity never "
+        "uses): each is left out of that entity's subsystem index and the other "
+        f"indicators' weights are rescaled, for the measures and every forecast fold.{lost}",
+        entities=sorted({e for e, _ in pairs}),
+        indicators=sorted(by_indicator),
+        counts={i: len(entities) for i, entities in sorted(by_indicator.items())},
+        entities_without_index=without_index,
+        rule="constant (entity, indicator) left out of the entity's index; weights rescaled",
+    )
 
 
 def dominated_bounds_check(
@@ -406,8 +483,11 @@ def dominated_bounds_check(
         stage,
         "pooled_bounds_dominated",
         f"pooled min-max bounds are dominated by one entity: {'; '.join(parts)}. D then "
-        "largely ranks entities by that entity's distance (often: by size); "
-        f"scope: per_entity exists ({key}) to normalize each entity on its own range.",
+        "largely ranks entities by that entity's distance (often: by size). Remedy: "
+        f"intensive indicators (ratio, share, log or growth: datasets.{dataset or '<name>'}."
+        "derived) with pooled bounds; "
+        f"scope: per_entity ({key}) normalizes each entity on its own range instead, which "
+        "compares each entity only with itself (on trending data D then tracks time).",
         entities=names,
         counts={
             f"{entity} ({side})": len(inds)
@@ -420,4 +500,70 @@ def dominated_bounds_check(
             for entity, inds in sorted(by_entity.items())
         },
         n_indicators=n_indicators,
+    )
+
+
+#: Share of an indicator's variance that lies between entities (variance of the entity
+#: means over the total variance) above which its pooled min-max position is mostly the
+#: entity's size: within-entity change is then < ~22 % of the total standard deviation.
+BETWEEN_SHARE_LIMIT: float = 0.95
+
+
+def between_entity_share(fit_rows: pd.DataFrame) -> pd.Series:
+    """Per indicator: ``1 - mean within-entity variance / total variance`` (ddof 0), the
+    share of the variance that is between entity means; NaN for a constant indicator."""
+    check_wide(fit_rows)
+    entities = entity_labels(fit_rows)
+    total = fit_rows.var(axis=0, ddof=0)
+    within = (fit_rows - fit_rows.groupby(entities).transform("mean")).pow(2).mean(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = 1.0 - within / total.where(total > 0)
+    return share.astype(float)
+
+
+def size_dominated_levels_check(
+    fit_rows: pd.DataFrame,
+    *,
+    dataset: str | None = None,
+    derived: Sequence[str] = (),
+    stage: str = "normalize",
+) -> dict | None:
+    """Data check when pooled min-max would rank entities rather than track them.
+
+    Flags each indicator (not one of ``derived``, which are intensive by construction)
+    whose :func:`between_entity_share` is at least :data:`BETWEEN_SHARE_LIMIT` in the fit
+    rows, on at least 3 entities. The message gives the remedy as config lines: derived
+    intensive indicators (``datasets.<name>.derived``) used in place of the levels.
+    """
+    check_wide(fit_rows)
+    if entity_labels(fit_rows).nunique() < 3:
+        return None
+    share = between_entity_share(fit_rows)
+    flagged = [
+        str(i)
+        for i, value in share.items()
+        if str(i) not in set(derived) and np.isfinite(value) and value >= BETWEEN_SHARE_LIMIT
+    ]
+    if not flagged:
+        return None
+    name = dataset or "<name>"
+    first = flagged[0]
+    if len(flagged) > 1:
+        ratio = f"{first}_per_{flagged[1]}: {{op: ratio, of: {first}, per: {flagged[1]}}}"
+    else:
+        ratio = f"{first}_per_capita: {{op: ratio, of: {first}, per: <population indicator>}}"
+    lines = f"datasets.{name}.derived: {{{ratio}, {first}_growth: {{op: growth, of: {first}}}}}"
+    return diagnostics.check(
+        stage,
+        "size_dominated_levels",
+        f"{len(flagged)} indicator(s) vary far more between entities than within them "
+        f"(between-entity share of variance >= {BETWEEN_SHARE_LIMIT:g}: "
+        f"{', '.join(f'{i} {share[i]:.3f}' for i in flagged)}). With pooled bounds their "
+        "normalized value is mostly the entity's size, so D ranks entities by size. Use "
+        "intensive indicators instead, e.g. "
+        f"`{lines}`, and name them in datasets.{name}.subsystems in place of the levels "
+        '(README, "Adding a data set").',
+        indicators=flagged,
+        between_share={i: round(float(share[i]), 4) for i in flagged},
+        limit=BETWEEN_SHARE_LIMIT,
     )

@@ -4,6 +4,14 @@ their figures.
 A data set with one entity (or too few periods) cannot be tested: its tables are written
 empty, the reason goes to the provenance (``data_checks``), the log and ``summary.md``,
 and its figures say so instead of drawing empty axes.
+
+The tests run on the block of complete, positive D that
+:func:`convergence.analysis.panel.balance_panel` keeps (missing or non-positive D costs
+periods before entities). The provenance records that block under ``sample`` (entities and
+periods kept of the total, the span, every dropped entity with its reason, the dropped
+periods) and, when anything was dropped, a data check ``convergence_panel_trimmed``; it
+also copies the sigma trend rows of ``sigma_trend.csv`` under ``sigma_trend``, which
+``summary.md`` reports.
 """
 
 from __future__ import annotations
@@ -15,8 +23,10 @@ from typing import Any
 
 import pandas as pd
 
+from convergence import diagnostics
 from convergence.analysis.beta import BETA_COLUMNS, BETA_POINT_COLUMNS
 from convergence.analysis.convergence_tests import ConvergenceTestSettings, convergence_tests
+from convergence.analysis.panel import BalancedPanel
 from convergence.analysis.phillips_sul import CLUB_COLUMNS, LOG_T_COLUMNS
 from convergence.analysis.sigma import SIGMA_COLUMNS, SIGMA_TREND_COLUMNS
 from convergence.config import config_hash
@@ -44,6 +54,32 @@ EMPTY_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 
 
+def panel_check(sample: BalancedPanel) -> dict[str, Any]:
+    """The data check ``convergence_panel_trimmed``: what balancing dropped and why."""
+    record = sample.record()
+    dropped = record["dropped_entities"]
+    lost = []
+    if record["dropped_periods"]:
+        lost.append(f"{len(record['dropped_periods'])} period(s)")
+    if dropped:
+        lost.append(f"{len(dropped)} entit{'y' if len(dropped) == 1 else 'ies'}")
+    return diagnostics.check(
+        "convergence",
+        "convergence_panel_trimmed",
+        f"Convergence tests of {SERIES} rest on {sample.basis()}: missing or non-positive "
+        f"{SERIES} (logs undefined) cost {' and '.join(lost)}. Rule "
+        f"`convergence_tests.balance: {sample.rule}` (blocks of at least "
+        f"{sample.min_periods} periods, `convergence_tests.min_period_share`); dropped "
+        "entities and why: "
+        + ("; ".join(f"{entity} ({why})" for entity, why in dropped.items()) or "none")
+        + ".",
+        entities=list(dropped),
+        periods=record["dropped_periods"],
+        reasons=dropped,
+        kept=sample.basis(),
+    )
+
+
 def run(
     *,
     dataset: str,
@@ -62,7 +98,8 @@ def run(
     """Test convergence of ``D`` across the data set's entities; return the verdict."""
     parsed = ConvergenceTestSettings.from_mapping(settings)
     coupling = _read(coupling_path)
-    panel = coupling.set_index(["entity", "period"])[SERIES].dropna()
+    # Missing D stays in the panel, so that the totals count every entity and period.
+    panel = coupling.set_index(["entity", "period"])[SERIES]
     paths = {
         "beta": beta_path,
         "points": points_path,
@@ -89,9 +126,11 @@ def run(
         tables = {
             name: pd.DataFrame(columns=list(columns)) for name, columns in EMPTY_COLUMNS.items()
         }
-        size: dict[str, int] = {}
+        size: dict[str, Any] = {}
     else:
         verdict = result.verdict
+        if result.sample.trimmed:
+            data_checks.append(panel_check(result.sample))
         for warning in result.warnings:
             log.warning("[convergence] %s", warning)
             data_checks.append(
@@ -106,7 +145,12 @@ def run(
             "clubs": result.clubs,
             "transition": result.transition,
         }
-        size = {"n_entities": result.n_entities, "n_periods": result.n_periods}
+        size = {
+            "n_entities": result.n_entities,
+            "n_periods": result.n_periods,
+            "sample": result.sample.record(),
+            "sigma_trend": result.sigma_trend.to_dict(orient="records"),
+        }
     for name, table in tables.items():
         write_csv_atomic(table, paths[name])
     measured = read_json(measure_provenance_path)

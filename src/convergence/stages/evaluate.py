@@ -26,20 +26,27 @@ from convergence.evaluation.ensemble import add_seed_ensemble, ensemble_name
 from convergence.evaluation.forecast_checks import forecast_data_checks
 from convergence.evaluation.scores import (
     METRICS,
+    RANKING_METRIC,
     load_predictions,
     read_scales,
     score_table,
     summarise_seeds,
 )
 from convergence.evaluation.summary import (
+    convergence_sentence,
     coupling_recovery_note,
     cross_dataset_summary,
     dataset_findings,
     leader_model,
+    metric_label,
+    no_dynamics_note,
     selection_note,
+    sigma_section,
+    target_sentence,
     write_summary_markdown,
 )
 from convergence.evaluation.tables import read_table, write_tables
+from convergence.evaluation.target import target_versus_measured
 from convergence.provenance import base_record, read_json, write_json_atomic
 
 log = logging.getLogger(__name__)
@@ -62,9 +69,17 @@ def run(
     leader_path: str | Path,
     intervals_path: str | Path,
     provenance_path: str | Path,
+    coupling_path: str | Path | None = None,
+    target_headroom: float | None = None,
 ) -> None:
     """Evaluate one data set: scores per model, seed and horizon; the seed summary (CSV,
     Markdown, LaTeX); DM tests of ``reference`` against every model; provenance.
+
+    Models are ranked by :data:`~convergence.evaluation.scores.RANKING_METRIC` (pooled
+    MASE). ``coupling_path`` (``measure/coupling.csv``) and ``target_headroom`` (the
+    data set's effective ``training.target_headroom``) go into the provenance entry
+    ``target`` (:func:`~convergence.evaluation.target.target_versus_measured`): how the
+    fold-bounds target relates to the descriptive D.
 
     The seed-averaged forecast of ``reference`` is scored as the model
     ``<reference>_ensemble`` (:mod:`convergence.evaluation.ensemble`) when it has two seeds
@@ -78,6 +93,13 @@ def run(
         raise InputError(f"predictions for data set {dataset!r} contain rows of {other}")
     predictions = add_seed_ensemble(predictions, reference)
     scales = read_scales(scales_path)
+    coupling = (
+        pd.read_csv(coupling_path, dtype={"entity": str, "period": str}, keep_default_na=False)
+        if coupling_path is not None
+        else None
+    )
+    if coupling is not None and "D" in coupling.columns:
+        coupling["D"] = pd.to_numeric(coupling["D"].replace("", float("nan")), errors="coerce")
     intervals = conformal_intervals(predictions, LEVELS)
     write_csv_atomic(intervals, intervals_path)
     uncalibrated = _log_uncalibrated(intervals)
@@ -91,7 +113,9 @@ def run(
     )
     write_tables(
         summary,
-        f"{dataset}: accuracy per model and horizon; rows of multi-seed models are the mean "
+        f"{dataset}: accuracy per model and horizon (pooled_MASE, the ranking metric: sum of "
+        "absolute errors / sum of naive scales; MASE: mean of per-forecast scaled errors); "
+        "rows of multi-seed models are the mean "
         f"and std over seeds of per-seed scores{ensemble_note}; coverage, width and interval "
         "score of split-conformal intervals",
         csv_path=summary_path,
@@ -102,7 +126,7 @@ def run(
     write_tables(
         dm,
         f"{dataset}: Diebold-Mariano tests of {reference} against each model on "
-        "seed-averaged forecasts (HLN, Holm)",
+        "seed-averaged forecasts (HLN; Holm over the testable ones)",
         csv_path=dm_path,
         md_path=dm_md_path,
         tex_path=dm_tex_path,
@@ -126,6 +150,8 @@ def run(
         models=sorted(set(predictions["model"])),
         **{DATA_CHECKS_KEY: forecast_data_checks(predictions, scales, dm, dataset)},
         ensemble=ensemble_name(reference) if has_ensemble else None,
+        ranking_metric=RANKING_METRIC,
+        target=target_versus_measured(predictions, coupling, target_headroom),
         conformal={"levels": list(LEVELS), "forecasts_without_interval": uncalibrated},
     )
     write_json_atomic(record, provenance_path)
@@ -184,7 +210,7 @@ def run_cross_summary(
     selection_paths: Sequence[str | Path] = (),
     ablations: Sequence[str] = (),
     baselines: Sequence[str] = (),
-    metric: str = "MASE",
+    metric: str = RANKING_METRIC,
 ) -> None:
     """Write the models x data sets table (CSV, Markdown, LaTeX) and ``summary.md``.
 
@@ -211,7 +237,8 @@ def run_cross_summary(
     )
     write_tables(
         cross,
-        f"Mean {metric} over seeds of per-seed scores per model and data set (all "
+        f"{metric_label(metric)} (the ranking metric; mean MASE in the columns marked so) "
+        f"over seeds of per-seed scores per model and data set (all "
         f"horizons{ensemble_note}); best in bold",
         csv_path=table_path,
         md_path=table_md_path,
@@ -237,6 +264,12 @@ def run_cross_summary(
                 n_entities=evaluated.get(dataset, {}).get("n_entities"),
                 n_test_periods=evaluated.get(dataset, {}).get("n_test_periods"),
             )
+            record = evaluated.get(dataset, {})
+            if record.get("target"):
+                per_dataset[dataset]["target"] = target_sentence(record["target"])
+            for found in record.get(DATA_CHECKS_KEY, []):
+                if found.get("code") == "target_without_dynamics":
+                    per_dataset[dataset]["notes"].append(no_dynamics_note(found))
     for path in measure_provenance_paths:
         record = read_json(path)
         dataset = record.get("dataset")
@@ -248,10 +281,8 @@ def run_cross_summary(
         record = read_json(path)
         dataset = record.get("dataset")
         if dataset in per_dataset and record.get("verdict"):
-            per_dataset[dataset]["notes"].append(
-                f"Convergence tests of {record.get('series', 'D')} (beta, sigma, Phillips-Sul; "
-                f"`convergence/`): {record['verdict']}."
-            )
+            per_dataset[dataset]["notes"].append(convergence_sentence(record))
+            per_dataset[dataset]["sigma"] = sigma_section(record)
     selection_checks: dict[str, list[Any]] = {}
     for path in selection_paths:
         record = read_json(path)

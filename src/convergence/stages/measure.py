@@ -1,6 +1,7 @@
 """Stage ``measure``: composite indices, coupling (classical and adjusted), coordination
-degree and grades; structural similarity and sigma-convergence; ground-truth recovery on
-the synthetic panel."""
+degree and grades; structural similarity and the cross-entity dispersion of D per period
+(descriptive: the sigma-convergence test is the convergence stage's); ground-truth
+recovery on the synthetic panel."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from convergence.measures.index import (
     MeasurementSpec,
     apply_measurement,
     subsystem_indicators,
+    time_index_check,
 )
 from convergence.measures.similarity import (
     normalise_shares,
@@ -68,6 +70,9 @@ def run(
     write_csv_atomic(grade_distribution(coupling, mspec.grade_scale), grades_path)
 
     data_checks: list[dict[str, Any]] = []
+    ingest = read_json(ingest_provenance_path)
+    tracks_time = time_index_check(coupling, scope=mspec.scope, dataset=ingest["dataset"])
+    data_checks += [tracks_time] if tracks_time else []
     n_entities = coupling["entity"].nunique()
     if n_entities < 2:
         data_checks.append(
@@ -81,12 +86,12 @@ def run(
             )
         )
 
+    # Descriptive only (every entity with a D in each period). The sigma-convergence test
+    # of D (one computation, on the balanced panel every convergence test uses) is the
+    # convergence stage's sigma_trend.csv; a second trend here would rest on another sample.
     sigma = sigma_convergence(coupling.set_index(["entity", "period"])["D"]).reset_index()
     write_csv_atomic(sigma, sigma_path)
     trends: dict[str, Any] = {}
-    valid = sigma.dropna(subset=["std"])
-    if len(valid) >= 3:
-        trends["sigma_D_std"] = trend_slope(period_to_float(valid["period"]), valid["std"])
 
     if "structure" in spec:
         sectors = to_wide(canonical, indicators=spec["structure"]["indicators"])
@@ -136,7 +141,6 @@ def run(
         _, truth = simulate_coupled_industries(**dict(spec.get("options") or {}))
         recovery = {"coupling_recovery": coupling_recovery(coupling, truth)}
 
-    ingest = read_json(ingest_provenance_path)
     summary = {
         "entity_periods": len(coupling),
         "share_C_above_0.9": float(np.mean(coupling["C"] > 0.9)),

@@ -22,6 +22,7 @@ from convergence.measures.normalize import (
     apply_minmax,
     check_zero_range,
     dominated_bounds_check,
+    size_dominated_levels_check,
 )
 from convergence.provenance import write_json_atomic
 
@@ -49,20 +50,31 @@ def run(
 ) -> MeasurementModel:
     """Fit bounds and entropy weights on the fit window; write normalized indicators.
 
-    Fails on an indicator that is constant in the fit window (pooled, or per entity with
-    ``scope: per_entity``), naming it; records a ``pooled_bounds_dominated`` data check
-    in the model JSON's ``data_checks`` when one entity sets most pooled bounds.
+    Fails on an indicator that is constant in the fit window (pooled, or in every entity
+    with ``scope: per_entity``), naming it. Records data checks in the model JSON's
+    ``data_checks``: ``per_entity_constant_indicators`` (the documented rule applied),
+    ``pooled_bounds_dominated`` when one entity sets most pooled bounds and
+    ``size_dominated_levels`` when pooled bounds would rank entities by size.
     """
     canonical = read_canonical(canonical_path)
     wide = to_wide(canonical, indicators=subsystem_indicators(spec))
     mspec = MeasurementSpec.from_config(spec, measures)
     mask = fit_window_mask(wide.index, measures.get("fit_end"))
     fit_rows = wide if mask is None else wide.loc[mask.to_numpy()]
-    check_zero_range(fit_rows, mspec.scope, dataset=dataset)
     data_checks = []
+    constant = check_zero_range(
+        fit_rows,
+        mspec.scope,
+        dataset=dataset,
+        subsystems={name: list(group) for name, group in mspec.subsystems.items()},
+    )
+    data_checks += [constant] if constant else []
     if mspec.scope == "pooled":
         dominated = dominated_bounds_check(fit_rows, dataset=dataset)
-        data_checks += [dominated] if dominated else []
+        levels = size_dominated_levels_check(
+            fit_rows, dataset=dataset, derived=list(spec.get("derived") or {})
+        )
+        data_checks += [found for found in (dominated, levels) if found]
     model = fit_measurement(wide, mspec, fit_mask=mask)
     directions = {i: d for sub in mspec.subsystems.values() for i, d in sub.items()}
     normalized = apply_minmax(wide, model.bounds, directions, clip=mspec.clip)
