@@ -63,13 +63,14 @@ def states_text(n_states: int = 12, n_years: int = 24) -> str:
     lines = ["state,year,series,value"]
     for k in range(n_states):
         size = np.exp(rng.uniform(0, 4.6))
-        level, growth = rng.uniform(0.5, 1.5), rng.uniform(0.0, 0.04)
+        level, growth = rng.uniform(0.5, 1.5), rng.uniform(0.0, 0.015)
+        intensity = rng.uniform(1, 3)
         for t in range(n_years):
             workers = size * (1 + rng.normal(0, 0.01))
             values = {
                 "employment": workers,
                 "output": workers * level * (1 + growth) ** t,
-                "capital": workers * rng.uniform(1, 3),
+                "capital": workers * intensity * (1 + rng.normal(0, 0.02)),
             }
             lines += [f"S{k:02d},{1990 + t},{name},{v:.5g}" for name, v in values.items()]
     return "\n".join(lines) + "\n"
