@@ -5,18 +5,15 @@ measure (the measurement half of the pipeline) with their data checks."""
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from panels import measure_dataset
 
-from convergence.data.ingest import ingest_dataset, write_ingest_outputs
 from convergence.data.readers import read_wide_csv
 from convergence.errors import ConfigError, DataFileError
-from convergence.stages.measure import run as run_measure
-from convergence.stages.normalize import run as run_normalize
 
 
 def write(tmp_path: Path, name: str, text: str) -> Path:
@@ -76,25 +73,7 @@ def test_wide_csv_iso_date_errors(tmp_path: Path) -> None:
 
 def run_measurement(tmp_path: Path, name: str, spec: dict[str, Any]) -> dict[str, dict]:
     """Ingest, normalize and measure one data set; return the three provenance records."""
-    canonical, provenance = ingest_dataset(name, spec, root=tmp_path)
-    out = tmp_path / name
-    write_ingest_outputs(canonical, provenance, out / "canonical.csv", out / "ingest.json")
-    run_normalize(out / "canonical.csv", spec, {}, out / "norm.csv", out / "model.json", name)
-    names = ("coupling", "grades", "sigma", "pairs", "structure", "provenance")
-    outputs = {key: str(out / f"{key}.csv") for key in names}
-    run_measure(
-        out / "canonical.csv",
-        out / "model.json",
-        out / "ingest.json",
-        spec,
-        {},
-        **{f"{key}_path": path for key, path in outputs.items()},
-    )
-    return {
-        "ingest": json.loads((out / "ingest.json").read_text()),
-        "normalize": json.loads((out / "model.json").read_text()),
-        "measure": json.loads(Path(outputs["provenance"]).read_text()),
-    }
+    return measure_dataset(tmp_path, name, spec)
 
 
 def test_wide_single_entity_monthly_file_runs_through_measures(tmp_path: Path) -> None:
