@@ -27,6 +27,8 @@ rule convergence:
         code=fingerprint("convergence"),
     log:
         f"{RESULTS}/logs/convergence/{{dataset}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/convergence/{{dataset}}.tsv"
     conda:
         "../../envs/convergence.yaml"
     script:
@@ -57,6 +59,8 @@ rule figure_convergence:
         code=fingerprint("convergence"),
     log:
         f"{RESULTS}/logs/figures/{{figure}}_{{dataset}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/figures/{{figure}}_{{dataset}}.tsv"
     conda:
         "../../envs/convergence.yaml"
     script:

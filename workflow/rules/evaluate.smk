@@ -70,6 +70,8 @@ rule cross_summary:
         code=fingerprint("evaluate"),
     log:
         f"{RESULTS}/logs/evaluate/cross_summary.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/evaluate/cross_summary.tsv"
     conda:
         "../../envs/convergence.yaml"
     script:

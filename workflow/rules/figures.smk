@@ -24,6 +24,8 @@ rule figure_measures:
         code=fingerprint("figures"),
     log:
         f"{RESULTS}/logs/figures/{{figure}}_{{dataset}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/figures/{{figure}}_{{dataset}}.tsv"
     conda:
         "../../envs/convergence.yaml"
     script:

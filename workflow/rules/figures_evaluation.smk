@@ -22,6 +22,8 @@ rule figure_forecasts:
         code=fingerprint("figures_evaluation"),
     log:
         f"{RESULTS}/logs/figures/forecasts_{{dataset}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/figures/forecasts_{{dataset}}.tsv"
     conda:
         "../../envs/convergence.yaml"
     script:
@@ -56,6 +58,8 @@ rule figure_evaluation:
         code=fingerprint("figures_evaluation"),
     log:
         f"{RESULTS}/logs/figures/{{figure}}_{{dataset}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/figures/{{figure}}_{{dataset}}.tsv"
     conda:
         "../../envs/convergence.yaml"
     script:
@@ -78,6 +82,8 @@ rule figure_experiment_scores:
         code=fingerprint("figures_evaluation"),
     log:
         f"{RESULTS}/logs/figures/experiment_scores.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/figures/experiment_scores.tsv"
     conda:
         "../../envs/convergence.yaml"
     script:
@@ -107,6 +113,8 @@ rule figure_scenarios:
         code=fingerprint("figures_evaluation"),
     log:
         f"{RESULTS}/logs/figures/{{figure}}_{{dataset}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/figures/{{figure}}_{{dataset}}.tsv"
     conda:
         "../../envs/convergence.yaml"
     script:

@@ -11,6 +11,8 @@ rule ingest:
         code=fingerprint("ingest"),
     log:
         f"{RESULTS}/logs/ingest/{{dataset}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/ingest/{{dataset}}.tsv"
     resources:
         runtime=10,
         mem_mb=2000,

@@ -23,6 +23,8 @@ rule measure:
         code=fingerprint("measure"),
     log:
         f"{RESULTS}/logs/measure/{{dataset}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/measure/{{dataset}}.tsv"
     resources:
         runtime=20,
         mem_mb=4000,

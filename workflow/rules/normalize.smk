@@ -11,6 +11,8 @@ rule normalize:
         code=fingerprint("normalize"),
     log:
         f"{RESULTS}/logs/normalize/{{dataset}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/normalize/{{dataset}}.tsv"
     resources:
         runtime=10,
         mem_mb=2000,
