@@ -3,7 +3,8 @@
 from pathlib import Path
 
 from convergence import forkserver, numerics
-from convergence.backtest.preflight import check_backtest_spans
+from convergence.backtest.preflight import check_backtest_spans, scale_note
+from snakemake.logging import logger
 from convergence.config import validate_config
 from convergence.plotting import (
     CONVERGENCE_FIGURES,
@@ -26,11 +27,13 @@ SEEDS = config["seeds"]
 # A data set too short for its backtest fails here (also in `snakemake -n`), not 20 s into
 # a job after the measures ran.
 if config["train_models"]:
-    check_backtest_spans(
+    for name, (n_entities, n_periods) in check_backtest_spans(
         config["datasets"],
         {name: training_settings(config, name) for name in DATASETS},
         root=Path(workflow.basedir),
-    )
+    ).items():
+        if note := scale_note(name, n_entities, n_periods):
+            logger.info(note)
 
 # Per-seed outputs of the train rule (one job per data set and model trains every seed).
 SEED_DIR = f"{RESULTS}/{{dataset}}/models/{{model}}/seed{{seed}}"

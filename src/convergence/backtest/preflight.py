@@ -22,7 +22,7 @@ from convergence.errors import ConfigError, InputError
 from convergence.measures.index import subsystem_indicators
 from convergence.settings import TrainingSettings
 
-__all__ = ["backtest_span_problem", "check_backtest_spans"]
+__all__ = ["MANY_ENTITIES", "backtest_span_problem", "check_backtest_spans", "scale_note"]
 
 
 @contextmanager
@@ -78,14 +78,15 @@ def check_backtest_spans(
     settings_by_dataset: Mapping[str, TrainingSettings],
     *,
     root: Path,
-) -> None:
+) -> dict[str, tuple[int, int]]:
     """Raise :class:`ConfigError` (key ``datasets.<name>.forecast``) for the first data set
-    whose covered periods cannot hold its backtest.
+    whose covered periods cannot hold its backtest; return ``{name: (entities, periods)}``.
 
-    A data set that cannot be read is skipped here: its ingest job reports the file and
-    line. ``settings_by_dataset`` holds the effective training settings (global
-    ``training`` with the data set's ``forecast`` overrides).
+    A data set that cannot be read is skipped here (and left out of the result): its
+    ingest job reports the file and line. ``settings_by_dataset`` holds the effective
+    training settings (global ``training`` with the data set's ``forecast`` overrides).
     """
+    sizes: dict[str, tuple[int, int]] = {}
     for name, spec in datasets.items():
         settings = settings_by_dataset[name]
         try:
@@ -94,6 +95,30 @@ def check_backtest_spans(
         except InputError:
             continue
         wide = to_wide(canonical, indicators=subsystem_indicators(spec))
-        problem = backtest_span_problem(len(covered_periods(wide)), settings)
+        periods = covered_periods(wide)
+        problem = backtest_span_problem(len(periods), settings)
         if problem:
             raise ConfigError(f"datasets.{name}.forecast", problem)
+        sizes[name] = (int(wide.index.get_level_values(0).nunique()), len(periods))
+    return sizes
+
+
+#: Entities above which a data set gets the scale note at DAG build.
+MANY_ENTITIES = 300
+
+
+def scale_note(name: str, n_entities: int, n_periods: int) -> str | None:
+    """A line for the user when a data set has many entities: how each stage scales and
+    where the measured costs are (``benchmarks/results/scale.md``). None below
+    :data:`MANY_ENTITIES`."""
+    if n_entities <= MANY_ENTITIES:
+        return None
+    return (
+        f"data set {name}: {n_entities} entities x {n_periods} periods. Stages scale about "
+        "linearly in entities x periods (ingest, normalize, measure, convergence tests, "
+        "training windows, baselines, evaluation); structural similarity is summarised "
+        "per period without the pair table (measures.structure_pairs makes it opt-in); "
+        "selection chooses on a sample of selection.max_entities entities; figures show "
+        "quantile bands and a few named entities. Measured time, memory and output per "
+        "size: benchmarks/results/scale.md (README, 'Regional panels')."
+    )

@@ -1,0 +1,57 @@
+"""The scale benchmark's config and arithmetic, and the scale note at DAG build."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+from pathlib import Path
+
+import pytest
+
+from convergence.backtest.preflight import MANY_ENTITIES, check_backtest_spans, scale_note
+from convergence.config import validate_config
+from convergence.settings import training_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def load_scale():
+    spec = importlib.util.spec_from_file_location("scale", ROOT / "benchmarks" / "scale.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_scale_config_is_valid_and_fits_the_backtest(tmp_path: Path) -> None:
+    scale = load_scale()
+    config = validate_config(scale.scale_config(ROOT, 50, tmp_path / "results"))
+    assert list(config["datasets"]) == ["synthetic"]
+    assert config["datasets"]["synthetic"]["options"]["n_entities"] == 50
+    assert config["train_models"] == ["cnn_lstm"] and config["seeds"] == [0]
+    assert config["forkserver"] is False
+    sizes = check_backtest_spans(
+        config["datasets"], {"synthetic": training_settings(config, "synthetic")}, root=ROOT
+    )
+    assert sizes == {"synthetic": (50, 40)}
+
+
+def test_growth_exponent_and_benchmark_lines(tmp_path: Path) -> None:
+    scale = load_scale()
+    assert scale.exponent(10.0, 30.0, 1000, 3000) == pytest.approx(1.0)
+    assert scale.exponent(10.0, 90.0, 1000, 3000) == pytest.approx(2.0)
+    assert math.isnan(scale.exponent(0.0, 1.0, 1, 3))
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "x.smk").write_text(
+        'rule x:\n    log:\n        f"{RESULTS}/logs/x/{{dataset}}.log",\n    script:\n        "s.py"\n'
+    )
+    scale.add_benchmark_lines(rules)
+    text = (rules / "x.smk").read_text()
+    assert '    benchmark:\n        f"{RESULTS}/benchmarks/x/{{dataset}}.tsv"\n' in text
+
+
+def test_scale_note_only_for_many_entities() -> None:
+    assert scale_note("small", MANY_ENTITIES, 40) is None
+    note = scale_note("counties", 3000, 40)
+    assert note is not None and "3000 entities x 40 periods" in note
+    assert "benchmarks/results/scale.md" in note
