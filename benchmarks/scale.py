@@ -247,6 +247,8 @@ def main() -> None:
             record = run_size(layout, n, args.cores, args.timeout)
             print(f"N = {n}: {record['wall']:.0f} s, {record['status']}", flush=True)
             records.append(record)
+            # A long run that is stopped later still leaves the sizes it finished.
+            print(markdown([record], f"N = {n} alone"), flush=True)
     finally:
         if worktree is not None:
             subprocess.run(
