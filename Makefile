@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 CORES ?= 2
 STAMP := $(VENV)/.installed
 
-.PHONY: env run quick test bench lint clean readme verify reproducibility
+.PHONY: env run quick test bench bench-scale lint clean readme verify reproducibility
 
 $(STAMP): envs/requirements.lock pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH (or set PYTHON=...)"; exit 1; }
@@ -53,6 +53,13 @@ test: $(STAMP)
 # per-rule wall times, fixed cost per training job, samples/s -> benchmarks/results/pipeline.md
 bench: $(STAMP)
 	$(BIN)/python benchmarks/pipeline.py --cores $(CORES)
+
+# Reduced pipeline on synthetic panels of 100, 300, 1,000 and 3,000 entities x 40 periods:
+# per-rule wall time, peak RSS, output bytes, growth exponent -> benchmarks/results/scale.md
+# and the README's "Regional panels" block (about 20 minutes on 2 cores).
+bench-scale: $(STAMP)
+	$(BIN)/python benchmarks/scale.py --cores $(CORES) --output benchmarks/results/scale.md \
+		--readme README.md
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests workflow benchmarks

@@ -165,6 +165,7 @@ def run_size(layout_root: Path, n_entities: int, cores: int, timeout: float) -> 
     per_rule["bytes"] = [folder_bytes(data_root / RULE_FOLDERS.get(r, r)) for r in per_rule.index]
     record = {
         "n": n_entities,
+        "cores": cores,
         "status": status,
         "wall": wall,
         "bytes": folder_bytes(results),
@@ -227,6 +228,9 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=3600.0, help="seconds per run")
     parser.add_argument("--ref", default=None, help="run this git commit instead of the tree")
     parser.add_argument("--output", type=Path, default=None, help="append the table here")
+    parser.add_argument(
+        "--readme", type=Path, default=None, help="replace the README's scale block with it"
+    )
     args = parser.parse_args()
 
     layout = ROOT
@@ -268,6 +272,30 @@ def main() -> None:
     if args.output:
         with args.output.open("a", encoding="utf-8") as handle:
             handle.write("\n" + text)
+    if args.readme:
+        replace_block(args.readme, per_thousand(records) + "\n" + text)
+
+
+def per_thousand(records: list[dict[str, Any]]) -> str:
+    """One sentence per run: seconds and peak memory per 1,000 entities at the largest N."""
+    largest = records[-1]
+    return (
+        f"At N = {largest['n']} the whole reduced run took {largest['wall']:.0f} s on "
+        f"{largest.get('cores', 2)} cores ({largest['wall'] / largest['n'] * 1000:.0f} s per "
+        f"1,000 entities), peak RSS of a job {largest['peak_rss']:.0f} MB, "
+        f"{largest['bytes'] / 1e6:.0f} MB of results ({largest['status']}).\n"
+    )
+
+
+def replace_block(readme: Path, text: str) -> None:
+    """Put ``text`` between the README's ``<!-- scale:start -->`` and ``<!-- scale:end -->``."""
+    content = readme.read_text(encoding="utf-8")
+    start, end = "<!-- scale:start -->", "<!-- scale:end -->"
+    if start not in content or end not in content:
+        raise SystemExit(f"{readme}: no {start} ... {end} block")
+    head, rest = content.split(start, 1)
+    _, tail = rest.split(end, 1)
+    readme.write_text(f"{head}{start}\n{text}{end}{tail}", encoding="utf-8")
 
 
 if __name__ == "__main__":

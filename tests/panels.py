@@ -88,6 +88,7 @@ def measure_dataset(
     run_normalize(out / "canonical.csv", spec, measures, out / "norm.csv", out / "model.json", name)
     names = ("coupling", "grades", "sigma", "pairs", "structure", "provenance")
     outputs = {key: str(out / f"{key}.csv") for key in names}
+    outputs["pairs"] = str(out / "pairs.parquet")
     run_measure(
         out / "canonical.csv",
         out / "model.json",

@@ -38,6 +38,7 @@ def measure(tmp_path: Path, entities: list[str]) -> dict[str, str]:
     run_normalize(tmp_path / "canonical.csv", SPEC, {}, tmp_path / "n.csv", tmp_path / "m.json")
     names = ("coupling", "grades", "sigma", "pairs", "structure", "provenance")
     outputs = {name: str(tmp_path / f"{name}.csv") for name in names}
+    outputs["pairs"] = str(tmp_path / "pairs.parquet")
     run_measure(
         tmp_path / "canonical.csv",
         tmp_path / "m.json",

@@ -15,7 +15,7 @@ rule measure:
         grades=f"{RESULTS}/{{dataset}}/measure/grade_distribution.csv",
         sigma=f"{RESULTS}/{{dataset}}/measure/sigma_convergence.csv",
         structure=f"{RESULTS}/{{dataset}}/measure/structure_convergence.csv",
-        pairs=f"{RESULTS}/{{dataset}}/measure/structure_pairs.csv",
+        pairs=f"{RESULTS}/{{dataset}}/measure/structure_pairs.parquet",
         provenance=f"{RESULTS}/{{dataset}}/measure/provenance.json",
     params:
         spec=dataset_spec,

@@ -25,6 +25,7 @@ rule select:
         min_validation_windows=config["selection"]["min_validation_windows"],
         max_folds=config["selection"]["max_folds"],
         margin=config["selection"]["margin"],
+        max_entities=config["selection"]["max_entities"],
         warm_start=config["selection"]["warm_start"],
         tracking_uri=config["tracking"]["uri"],
         # results/<dataset>/selection/choice.json -> results

@@ -28,6 +28,7 @@ select.run(
     min_validation_windows=snakemake.params.min_validation_windows,
     max_folds=snakemake.params.max_folds,
     margin=snakemake.params.margin,
+    max_entities=snakemake.params.max_entities,
     warm_start=snakemake.params.warm_start,
     tracking_uri=snakemake.params.tracking_uri,
     results_dir=snakemake.params.results_dir,

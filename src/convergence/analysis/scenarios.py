@@ -41,6 +41,7 @@ from convergence.backtest.windows import (
     TARGET_COLUMN,
     FoldWindows,
     build_fold_windows,
+    entity_period_cube,
     features_with_model,
 )
 from convergence.errors import ConfigError, DataFileError, InputError
@@ -115,14 +116,18 @@ class CounterfactualInputs:
 def _test_inputs(
     features: pd.DataFrame, entities: Sequence[str], periods: Sequence[str]
 ) -> np.ndarray:
-    arrays = []
-    for entity in entities:
-        rows = features.xs(entity, level="entity")
-        rows.index = rows.index.astype(str)
-        arrays.append(rows.reindex(list(periods)).to_numpy(dtype=float))
-    if not arrays:
+    """Inputs ``(entity, period, feature)`` of ``entities`` over ``periods`` (NaN where a
+    row is missing), float32; one dense array for all entities, no per-entity lookup."""
+    if not len(entities):
         return np.zeros((0, len(periods), features.shape[1]), dtype=np.float32)
-    return np.stack(arrays).astype(np.float32)
+    wanted = {str(period) for period in periods}
+    in_periods = features.index.get_level_values("period").astype(str).isin(list(wanted))
+    labels, cube = entity_period_cube(features[in_periods], list(periods))
+    row_of = {str(label): i for i, label in enumerate(labels)}
+    missing = [entity for entity in entities if str(entity) not in row_of]
+    if missing:
+        raise KeyError(missing[0])
+    return cube[[row_of[str(entity)] for entity in entities]].astype(np.float32)
 
 
 def counterfactual_inputs(

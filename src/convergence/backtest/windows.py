@@ -26,7 +26,7 @@ A window ending at period position ``t`` has input ``features[t-L+1 .. t]`` (sha
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -138,6 +138,47 @@ def _longest_run(complete: np.ndarray) -> int:
     return best
 
 
+def entity_period_cube(
+    frame: pd.DataFrame, periods: Sequence[str]
+) -> tuple[list[object], np.ndarray]:
+    """Dense ``(entity, period position, column)`` array of ``frame`` (NaN where missing).
+
+    ``frame`` has a MultiIndex ``(entity, period)``; entities come sorted (as
+    ``groupby(level="entity", sort=True)`` yields them), positions follow ``periods``.
+    Returns the entity labels and the float64 array.
+    """
+    entity_codes, entity_labels = pd.factorize(frame.index.get_level_values("entity"), sort=True)
+    labels = frame.index.get_level_values("period").astype(str)
+    positions = pd.Index(list(periods)).get_indexer(labels)
+    if (positions < 0).any():
+        raise InputError("a row's period is not among the data set's periods")
+    cube = np.full((len(entity_labels), len(periods), frame.shape[1]), np.nan)
+    cube[entity_codes, positions] = frame.to_numpy(dtype=float)
+    return list(entity_labels), cube
+
+
+def _gather(
+    cube: np.ndarray,
+    rows_starts: tuple[np.ndarray, np.ndarray],
+    window: int,
+    horizon: int,
+    d_position: int,
+    change: bool,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Inputs ``(n, window, F)`` and targets ``(n, horizon)`` of the windows starting at
+    ``rows_starts`` (entity row, start position) in ``cube``; targets are ``D`` changes
+    from the last input period when ``change``, levels otherwise."""
+    rows, starts = rows_starts
+    inputs = cube[rows[:, None], starts[:, None] + np.arange(window)[None, :]]
+    end_input = starts + window - 1
+    targets = cube[
+        rows[:, None], end_input[:, None] + np.arange(1, horizon + 1)[None, :], d_position
+    ]
+    if change:
+        targets = targets - cube[rows, end_input, d_position][:, None]
+    return inputs, targets
+
+
 def build_fold_windows(
     wide: pd.DataFrame,
     mspec: MeasurementSpec,
@@ -146,6 +187,7 @@ def build_fold_windows(
     window: int,
     horizon: int,
     target: Target = "change",
+    only_entities: Collection[str] | None = None,
 ) -> FoldWindows:
     """Build train, validation and test windows of one fold (see the module docstring).
 
@@ -157,6 +199,10 @@ def build_fold_windows(
         window: input periods ``L`` per window.
         horizon: forecast periods ``H``; must equal ``len(fold.test_periods)``.
         target: ``"change"`` (``D[t+h] - D[t]``) or ``"level"`` (``D[t+h]``).
+        only_entities: when given, windows (train, validation and test) are built for
+            these entities only; the measurement model is still fitted on every entity's
+            training rows, so the features are those of the full panel (the selection
+            stage's entity subsample, :func:`~convergence.training.selection.selection_entities`).
 
     Raises:
         InputError: bad ``target`` or ``horizon`` inconsistent with the fold.
@@ -187,57 +233,46 @@ def build_fold_windows(
         raise InputError(f"fold {fold.index}: test periods do not follow the origin directly")
 
     span = window + horizon
-    x_train: list[np.ndarray] = []
-    y_train: list[np.ndarray] = []
-    x_val: list[np.ndarray] = []
-    y_val: list[np.ndarray] = []
-    x_test: list[np.ndarray] = []
-    y_test: list[np.ndarray] = []
-    test_entities: list[str] = []
-    last_observed: list[float] = []
-    actual: list[np.ndarray] = []
-    n_skipped = 0
-    longest_train_run = 0
+    entities, cube = entity_period_cube(features, all_periods)
+    if only_entities is not None:
+        keep = {str(entity) for entity in only_entities}
+        kept = np.array([str(entity) in keep for entity in entities], dtype=bool)
+        entities, cube = [e for e, k in zip(entities, kept, strict=True) if k], cube[kept]
+    complete = np.isfinite(cube).all(axis=2)  # (entity, period position)
+    if n_periods >= span:
+        # full_span[e, s]: positions s .. s+span-1 are all complete for entity e
+        full_span = np.lib.stride_tricks.sliding_window_view(complete, span, axis=1).all(axis=2)
+    else:
+        full_span = np.zeros((len(entities), 0), dtype=bool)
+    starts = np.arange(full_span.shape[1])
+    last_target = starts + window - 1 + horizon
+    # Windows whose targets touch test periods are left out (only the origin window may).
+    usable = full_span & (last_target <= val_end)[None, :]
+    is_train = (last_target <= train_end)[None, :]
+    # np.nonzero walks row-major: entity by entity (sorted), starts ascending, as the
+    # former per-entity loop did.
+    change = target == "change"
+    x_train, y_train = _gather(
+        cube, np.nonzero(usable & is_train), window, horizon, d_position, change
+    )
+    x_val, y_val = _gather(
+        cube, np.nonzero(usable & ~is_train), window, horizon, d_position, change
+    )
 
-    for entity, rows in features.groupby(level="entity", sort=True):
-        # Dense (period position x feature) grid with NaN where the entity has no row.
-        grid = np.full((n_periods, n_features), np.nan)
-        positions = [position_of[str(p)] for p in rows.index.get_level_values("period")]
-        grid[positions] = rows.to_numpy(dtype=float)
-        complete = np.isfinite(grid).all(axis=1)
-        longest_train_run = max(longest_train_run, _longest_run(complete[: train_end + 1]))
-        full_span = _window_starts(complete, span)  # start s covers s .. s+span-1
+    test_start = origin - window + 1
+    if test_start >= 0 and origin + horizon < n_periods:
+        has_test = full_span[:, test_start]
+    else:
+        has_test = np.zeros(len(entities), dtype=bool)
+    test_rows = np.flatnonzero(has_test)
+    x_test_arr = cube[test_rows, test_start : origin + 1] if test_rows.size else None
+    levels = cube[test_rows, origin + 1 : origin + 1 + horizon, d_position]
+    last_d = cube[test_rows, origin, d_position]
+    test_entities = [str(entities[i]) for i in test_rows]
+    n_skipped = len(entities) - int(test_rows.size)
 
-        for start in np.flatnonzero(full_span):
-            end_input = start + window - 1  # t
-            last_target = end_input + horizon
-            if last_target > val_end:
-                continue  # touches test periods: only the origin window below may
-            inputs = grid[start : end_input + 1]
-            targets = grid[end_input + 1 : last_target + 1, d_position]
-            if target == "change":
-                targets = targets - grid[end_input, d_position]
-            if last_target <= train_end:
-                x_train.append(inputs)
-                y_train.append(targets)
-            else:
-                x_val.append(inputs)
-                y_val.append(targets)
-
-        test_start = origin - window + 1
-        if test_start >= 0 and origin + horizon < n_periods and full_span[test_start]:
-            inputs = grid[test_start : origin + 1]
-            levels = grid[origin + 1 : origin + 1 + horizon, d_position]
-            last_d = grid[origin, d_position]
-            x_test.append(inputs)
-            y_test.append(levels - last_d if target == "change" else levels)
-            test_entities.append(str(entity))
-            last_observed.append(float(last_d))
-            actual.append(levels)
-        else:
-            n_skipped += 1
-
-    if not x_train:
+    if x_train.shape[0] == 0:
+        longest_train_run = max((_longest_run(row[: train_end + 1]) for row in complete), default=0)
         raise SeriesTooShortError(
             f"fold {fold.index}: the longest entity has {longest_train_run} contiguous "
             f"complete periods within the {len(fold.train_periods)} training periods "
@@ -246,24 +281,27 @@ def build_fold_windows(
             "horizon, or use fewer/earlier-spaced backtest origins"
         )
 
-    def stack(arrays: list[np.ndarray], shape: tuple[int, ...]) -> np.ndarray:
-        if not arrays:
+    def stack(arrays: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray:
+        if arrays is None or arrays.shape[0] == 0:
             return np.zeros((0, *shape), dtype=np.float32)
-        return np.stack(arrays).astype(np.float32)
+        return arrays.astype(np.float32)
 
+    y_test_arr = (
+        (levels - last_d[:, None] if target == "change" else levels) if test_rows.size else None
+    )
     return FoldWindows(
         x_train=stack(x_train, (window, n_features)),
         y_train=stack(y_train, (horizon,)),
         x_val=stack(x_val, (window, n_features)),
         y_val=stack(y_val, (horizon,)),
-        x_test=stack(x_test, (window, n_features)),
-        y_test=stack(y_test, (horizon,)),
+        x_test=stack(x_test_arr, (window, n_features)),
+        y_test=stack(y_test_arr, (horizon,)),
         feature_names=feature_names,
         test_entities=test_entities,
         test_origin=all_periods[origin],
         test_periods=list(fold.test_periods),
-        test_last_observed=np.asarray(last_observed, dtype=np.float64),
-        test_actual=np.stack(actual) if actual else np.zeros((0, horizon)),
+        test_last_observed=np.asarray(last_d, dtype=np.float64),
+        test_actual=levels if test_rows.size else np.zeros((0, horizon)),
         n_test_skipped=n_skipped,
         measurement_model=model,
         target=target,

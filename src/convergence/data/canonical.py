@@ -212,6 +212,15 @@ def write_csv_atomic(frame: pd.DataFrame, path: Path | str, *, index: bool = Fal
         frame.to_csv(temporary, index=index)
 
 
+def write_parquet_atomic(frame: pd.DataFrame, path: Path | str) -> None:
+    """Write ``frame`` (without its index) as Parquet (pyarrow) to ``path`` atomically
+    (see :func:`write_csv_atomic`)."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with _atomic_target(target) as temporary:
+        frame.to_parquet(temporary, index=False, engine="pyarrow")
+
+
 def write_text_atomic(text: str, path: Path | str) -> None:
     """Write UTF-8 ``text`` to ``path`` atomically (see :func:`write_csv_atomic`)."""
     target = Path(path)

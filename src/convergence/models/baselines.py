@@ -58,6 +58,7 @@ from convergence.backtest.windows import (
     TARGET_COLUMN,
     FoldWindows,
     build_fold_windows,
+    entity_period_cube,
     fold_feature_frame,
 )
 from convergence.errors import ConfigError
@@ -103,14 +104,8 @@ def check_baselines(baselines: Sequence[str]) -> list[str]:
 
 def d_grid(features: pd.DataFrame, periods: Sequence[str]) -> dict[str, np.ndarray]:
     """``D`` per entity on the position grid of ``periods`` (NaN where missing)."""
-    position_of = {p: i for i, p in enumerate(periods)}
-    grids: dict[str, np.ndarray] = {}
-    for entity, rows in features[TARGET_COLUMN].groupby(level="entity", sort=True):
-        grid = np.full(len(periods), np.nan)
-        labels = rows.index.get_level_values("period").astype(str)
-        grid[[position_of[p] for p in labels]] = rows.to_numpy(dtype=float)
-        grids[str(entity)] = grid
-    return grids
+    entities, cube = entity_period_cube(features[[TARGET_COLUMN]], periods)
+    return {str(entity): cube[i, :, 0] for i, entity in enumerate(entities)}
 
 
 def trailing_history(series: np.ndarray, origin: int) -> np.ndarray:
@@ -163,9 +158,16 @@ def _statsforecast_model(name: str, season_length: int) -> Any:
 
 
 def _run_statsforecast(
-    name: str, histories: Mapping[str, np.ndarray], horizon: int, season_length: int
+    name: str,
+    histories: Mapping[str, np.ndarray],
+    horizon: int,
+    season_length: int,
+    n_jobs: int = 1,
 ) -> dict[str, np.ndarray]:
-    """Forecasts of one statsforecast model for every series; raises if any series fails."""
+    """Forecasts of one statsforecast model for every series; raises if any series fails.
+
+    ``n_jobs`` processes fit the series (each series alone, so the forecasts do not
+    depend on it)."""
     from statsforecast import StatsForecast
 
     frame = pd.DataFrame(
@@ -175,19 +177,27 @@ def _run_statsforecast(
             "y": np.concatenate(list(histories.values())),
         }
     )
-    model = StatsForecast(models=[_statsforecast_model(name, season_length)], freq=1, n_jobs=1)
+    model = StatsForecast(
+        models=[_statsforecast_model(name, season_length)], freq=1, n_jobs=int(n_jobs)
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         out = model.forecast(df=frame, h=horizon)
     out = out.reset_index() if "unique_id" not in out.columns else out
+    values = out[name].to_numpy(dtype=float)
+    steps = out["ds"].to_numpy()
     result: dict[str, np.ndarray] = {}
-    for entity, rows in out.groupby("unique_id", sort=False):
-        result[str(entity)] = rows.sort_values("ds")[name].to_numpy(dtype=float)
+    for entity, rows in out.groupby("unique_id", sort=False).indices.items():
+        result[str(entity)] = values[rows[np.argsort(steps[rows], kind="stable")]]
     return result
 
 
 def statsforecast_forecasts(
-    name: str, histories: Mapping[str, np.ndarray], horizon: int, season_length: int
+    name: str,
+    histories: Mapping[str, np.ndarray],
+    horizon: int,
+    season_length: int,
+    n_jobs: int = 1,
 ) -> tuple[dict[str, np.ndarray], set[str]]:
     """Forecasts of ``name`` per entity and the entities that fell back to naive.
 
@@ -200,7 +210,7 @@ def statsforecast_forecasts(
     forecasts: dict[str, np.ndarray] = {}
     if eligible:
         try:
-            forecasts = _run_statsforecast(name, eligible, horizon, season_length)
+            forecasts = _run_statsforecast(name, eligible, horizon, season_length, n_jobs)
         except Exception as error:  # statsforecast raises assorted errors on short series
             log.info("%s failed on the pooled call (%s); fitting series one by one", name, error)
             for entity, history in eligible.items():
@@ -223,9 +233,15 @@ def statsforecast_forecasts(
 
 
 def per_series_forecasts(
-    name: str, histories: Mapping[str, np.ndarray], horizon: int, season_length: int
+    name: str,
+    histories: Mapping[str, np.ndarray],
+    horizon: int,
+    season_length: int,
+    n_jobs: int = 1,
 ) -> tuple[dict[str, np.ndarray], set[str]]:
-    """Level forecasts of a per-series baseline for each entity, and the fallback entities."""
+    """Level forecasts of a per-series baseline for each entity, and the fallback entities.
+
+    ``n_jobs``: processes for the statsforecast baselines (``training.threads``)."""
     if name == "naive":
         return {e: naive_forecast(h, horizon) for e, h in histories.items()}, set()
     if name == "drift":
@@ -238,7 +254,7 @@ def per_series_forecasts(
                 result[entity] = naive_forecast(history, horizon)
                 fallback.add(entity)
         return result, fallback
-    return statsforecast_forecasts(name, histories, horizon, season_length)
+    return statsforecast_forecasts(name, histories, horizon, season_length, n_jobs)
 
 
 # ------------------------------------------------------------------------------- ridge
@@ -390,7 +406,7 @@ def baseline_backtest(
                     summary.append(f"nhits {time.perf_counter() - nhits_started:.1f}s")
                 else:
                     forecasts, fell_back = per_series_forecasts(
-                        name, histories, horizon, int(season_length)
+                        name, histories, horizon, int(season_length), n_jobs=settings.threads
                     )
                 predicted = np.stack([forecasts[e] for e in windows.test_entities])
                 fallback = np.array([e in fell_back for e in windows.test_entities])

@@ -1,4 +1,10 @@
-"""Figures of the convergence tests (read the small tables, never recompute the tests)."""
+"""Figures of the convergence tests (read the small tables, never recompute the tests).
+
+Up to :data:`BAND_THRESHOLD` entities every entity is drawn (one line or labelled point
+each); above, the transition paths become club-wise quantile bands with a few named
+entities and the beta scatter drops its labels for small translucent points, so a regional
+panel of thousands of entities stays legible.
+"""
 
 from __future__ import annotations
 
@@ -26,16 +32,68 @@ def _time_axis(periods: pd.Series) -> np.ndarray:
         return codes.astype(float)
 
 
+#: Entities above which per-entity lines give way to club-wise quantile bands.
+BAND_THRESHOLD = 60
+#: Quantiles of the bands: (outer low, inner low, median, inner high, outer high).
+BAND_QUANTILES: tuple[float, ...] = (0.1, 0.25, 0.5, 0.75, 0.9)
+#: Entities named on a banded transition figure (half with the highest, half with the
+#: lowest final ``h``).
+NAMED_ENTITIES = 2
+
+
+def _club_style(club: int, real: list[int]) -> tuple[object, str]:
+    colours = plt.cm.tab10(np.linspace(0, 1, 10))
+    return ("0.55", "divergent") if club == 0 else (colours[real.index(club) % 10], f"club {club}")
+
+
+def _draw_bands(ax: object, table: pd.DataFrame, clubs: list[int], real: list[int]) -> None:
+    """Per club: median ``h`` and the 25-75 % and 10-90 % bands across its entities; the
+    entities with the highest and lowest final ``h`` drawn thin and named."""
+    for club in clubs:
+        members = table[table["club"] == club]
+        colour, name = _club_style(club, real)
+        bands = members.groupby("t")["h"].quantile(list(BAND_QUANTILES)).unstack()
+        times = bands.index.to_numpy()
+        low, inner_low, median, inner_high, high = (bands[q].to_numpy() for q in BAND_QUANTILES)
+        ax.fill_between(times, low, high, color=colour, alpha=0.15, lw=0)  # type: ignore[attr-defined]
+        ax.fill_between(times, inner_low, inner_high, color=colour, alpha=0.3, lw=0)  # type: ignore[attr-defined]
+        ax.plot(  # type: ignore[attr-defined]
+            times,
+            median,
+            color=colour,
+            lw=1.8,
+            ls="--" if club == 0 else "-",
+            label=f"{name} ({members['entity'].nunique()})",
+        )
+    last = table[table["t"] == table["t"].max()].sort_values("h")
+    half = max(NAMED_ENTITIES // 2, 1)
+    named = [*last["entity"].iloc[-half:], *last["entity"].iloc[:half]]
+    for entity in dict.fromkeys(named):
+        path = table[table["entity"] == entity].sort_values("t")
+        ax.plot(path["t"], path["h"], color="black", lw=0.7, alpha=0.8)  # type: ignore[attr-defined]
+        ax.annotate(  # type: ignore[attr-defined]
+            str(entity),
+            (path["t"].iloc[-1], path["h"].iloc[-1]),
+            xytext=(3, 0),
+            textcoords="offset points",
+            fontsize=7,
+            va="center",
+        )
+
+
 def plot_transition_paths(
     transition: pd.DataFrame | str | Path,
     png: str | Path,
     pdf: str | Path | None = None,
     title: str = "",
 ) -> None:
-    """Relative transition paths ``h_it`` over time, one line per entity, coloured by club.
+    """Relative transition paths ``h_it`` over time, coloured by club.
 
-    Reads ``transition.csv`` (columns ``entity, period, h, club``). Club 0 (divergent) is
-    grey and dashed; a horizontal line marks ``h = 1`` (the cross-section mean).
+    Reads ``transition.csv`` (columns ``entity, period, h, club``). Up to
+    :data:`BAND_THRESHOLD` entities, one line per entity; above, per club the median and
+    the 25-75 % and 10-90 % bands, with the entities of highest and lowest final ``h``
+    named. Club 0 (divergent) is grey and dashed; a horizontal line marks ``h = 1`` (the
+    cross-section mean).
     """
     table = _table(transition)
     table["t"] = _time_axis(table["period"])
@@ -43,7 +101,10 @@ def plot_transition_paths(
     real = [club for club in clubs if club > 0]
     colours = plt.cm.tab10(np.linspace(0, 1, 10))
     fig, ax = plt.subplots(figsize=(9, 4.5))
-    for club in clubs:
+    banded = table["entity"].nunique() > BAND_THRESHOLD
+    if banded:
+        _draw_bands(ax, table, clubs, real)
+    for club in [] if banded else clubs:
         members = table[table["club"] == club]
         colour = "0.55" if club == 0 else colours[(real.index(club)) % 10]
         label = (
@@ -62,7 +123,8 @@ def plot_transition_paths(
                 label=label if number == 0 else None,
             )
     ax.axhline(1.0, color="black", lw=0.8)
-    ax.set_xlabel("period")
+    bands = "; lines: club medians, bands: 25-75 % and 10-90 % of each club's entities"
+    ax.set_xlabel("period" + (bands if banded else ""))
     ax.set_ylabel("relative transition h_it")
     ax.legend(loc="best", frameon=False, fontsize=7)
     ax.set_title(f"{title}: relative transition paths by Phillips-Sul club".lstrip(": "))
@@ -80,13 +142,17 @@ def plot_beta_scatter(
 
     Reads ``beta_points.csv`` (``entity, initial, growth``) and ``beta.csv`` (row
     ``kind == "absolute"``: ``intercept``, ``beta``, ``se``, ``half_life``). Entities are
-    labelled when there are at most 50.
+    labelled when there are at most 50; above :data:`BAND_THRESHOLD` the points shrink and
+    turn translucent so that their density shows.
     """
     table = _table(points)
     fits = _table(beta)
     absolute = fits[fits["kind"] == "absolute"].iloc[0]
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
-    ax.scatter(table["initial"], table["growth"], s=18, color="tab:blue", alpha=0.8)
+    dense = len(table) > BAND_THRESHOLD
+    style = {"s": 4, "alpha": 0.3, "lw": 0} if dense else {"s": 18, "alpha": 0.8}
+    label = f"{len(table)} entities" if dense else None
+    ax.scatter(table["initial"], table["growth"], color="tab:blue", label=label, **style)
     if len(table) <= 50:
         for _, row in table.iterrows():
             ax.annotate(str(row["entity"]), (row["initial"], row["growth"]), fontsize=6, alpha=0.8)

@@ -16,52 +16,147 @@ def _read(path: str | Path) -> pd.DataFrame:
     return pd.read_csv(path, dtype={"period": str, "entity": str})
 
 
+#: Above this many entities a figure drawing one line (or heatmap row) per entity draws
+#: quantile bands and a few named entities (or ranked groups of entities) instead.
+MANY_ENTITIES = 30
+
+#: Rows of the heatmap above :data:`MANY_ENTITIES`: entities ranked and grouped.
+HEATMAP_GROUPS = 50
+
+#: Quantile bands over entities, drawn per period above :data:`MANY_ENTITIES`.
+BANDS: tuple[tuple[float, float, float], ...] = ((0.10, 0.90, 0.18), (0.25, 0.75, 0.32))
+
+
+def named_entities(table: pd.DataFrame, column: str) -> dict[str, str]:
+    """Label -> entity: the largest, median and smallest ``column`` at the last period.
+
+    The last period is the latest one where some entity has a value; the median entity
+    is the one at rank ``n // 2`` of the values sorted ascending (ties by entity name).
+    """
+    observed = table.dropna(subset=[column])
+    if observed.empty:
+        return {}
+    last = observed[observed["t"] == observed["t"].max()]
+    ranked = last.sort_values([column, "entity"], kind="stable")["entity"].tolist()
+    return {"largest": ranked[-1], "median": ranked[len(ranked) // 2], "smallest": ranked[0]}
+
+
+def _band_panel(ax: Any, table: pd.DataFrame, column: str) -> None:
+    """Quantile bands of ``column`` over entities per period, the median, named entities."""
+    by_period = table.groupby("t")[column]
+    for low, high, alpha in BANDS:
+        ax.fill_between(
+            by_period.quantile(low).index,
+            by_period.quantile(low).to_numpy(),
+            by_period.quantile(high).to_numpy(),
+            color="tab:blue",
+            alpha=alpha,
+            lw=0,
+            label=f"{low:.0%}-{high:.0%} of entities",
+        )
+    median = by_period.median()
+    ax.plot(median.index, median.to_numpy(), color="black", lw=2.2, label="median over entities")
+    styles = {"largest": "tab:green", "median": "tab:orange", "smallest": "tab:red"}
+    for label, entity in named_entities(table, column).items():
+        series = table[table["entity"] == entity].sort_values("t")
+        ax.plot(
+            series["t"],
+            series[column],
+            lw=1.0,
+            color=styles[label],
+            label=f"{entity} ({label} at last period)",
+        )
+
+
 def plot_trajectories(
     coupling: str | Path, png: str | Path, pdf: str | Path | None = None, title: str = ""
 ) -> None:
-    """D (and adjusted D) over time: one thin line per entity, the cross-entity median bold."""
+    """D (and adjusted D) over time: one thin line per entity, the cross-entity median bold.
+
+    Above :data:`MANY_ENTITIES` entities, quantile bands (10-90 %, 25-75 %) over entities
+    per period, the median, and the entities with the largest, median and smallest value
+    at the last period (:func:`named_entities`) instead of one line per entity.
+    """
     table = _read(coupling)
     table["t"] = period_to_float(table["period"])
+    n_entities = table["entity"].nunique()
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
     for ax, column, label in (
         (axes[0], "D", "coupling coordination degree D"),
         (axes[1], "D_adjusted", "D with adjusted coupling (Wang et al. 2021)"),
     ):
-        for _, group in table.groupby("entity"):
-            ax.plot(group["t"], group[column], lw=0.7, alpha=0.45)
-        median = table.groupby("t")[column].median()
-        ax.plot(median.index, median.values, color="black", lw=2.2, label="median over entities")
+        if n_entities > MANY_ENTITIES:
+            _band_panel(ax, table, column)
+            ax.legend(loc="lower right", frameon=False, fontsize=6)
+        else:
+            for _, group in table.groupby("entity"):
+                ax.plot(group["t"], group[column], lw=0.7, alpha=0.45)
+            median = table.groupby("t")[column].median()
+            ax.plot(
+                median.index, median.values, color="black", lw=2.2, label="median over entities"
+            )
+            ax.legend(loc="lower right", frameon=False)
         ax.set_title(label)
         ax.set_xlabel("period")
         ax.set_ylim(0, 1)
-        ax.legend(loc="lower right", frameon=False)
     axes[0].set_ylabel("index (0-1)")
-    fig.suptitle(f"{title}: convergence index per entity ({table['entity'].nunique()} entities)")
+    fig.suptitle(f"{title}: convergence index per entity ({n_entities} entities)")
     save_figure(fig, png, pdf)
+
+
+def heatmap_rows(grid: pd.DataFrame, groups: int = HEATMAP_GROUPS) -> pd.DataFrame:
+    """Rows of the D heatmap: one per entity, or ranked groups of entities when many.
+
+    With at most :data:`MANY_ENTITIES` entities, ``grid`` (entity x period) unchanged.
+    Otherwise entities are ranked by D at their last period with a value (ascending,
+    ties by name) and cut into ``groups`` groups of consecutive ranks (sizes differing
+    by at most one); a row is the mean D of its group per period (NaN left out), labelled
+    ``ranks a-b``.
+    """
+    if len(grid) <= MANY_ENTITIES:
+        return grid
+    last = grid.ffill(axis=1).iloc[:, -1].to_numpy(dtype=float)  # NaN (no D) ranks last
+    ranked = grid.iloc[np.lexsort((grid.index.to_numpy(dtype=str), last))]
+    cuts = np.array_split(np.arange(len(ranked)), min(groups, len(ranked)))
+    rows = [ranked.iloc[cut].mean(axis=0) for cut in cuts]
+    labels = [f"ranks {cut[0] + 1}-{cut[-1] + 1}" for cut in cuts]
+    return pd.DataFrame(rows, index=pd.Index(labels, name="entities"), columns=grid.columns)
 
 
 def plot_heatmap(
     coupling: str | Path, png: str | Path, pdf: str | Path | None = None, title: str = ""
 ) -> None:
-    """Entity x period heatmap of D; blank cells are periods without data."""
+    """Entity x period heatmap of D; blank cells are periods without data.
+
+    Above :data:`MANY_ENTITIES` entities, one row per group of entities ranked by D at
+    their last period (:func:`heatmap_rows`), the group mean per period.
+    """
     table = _read(coupling)
     grid = table.pivot(index="entity", columns="period", values="D").sort_index(axis=1)
-    height = max(2.5, 0.18 * len(grid) + 1.2)
+    grouped = len(grid) > MANY_ENTITIES
+    rows = heatmap_rows(grid)
+    height = max(2.5, 0.18 * len(rows) + 1.2)
     fig, ax = plt.subplots(figsize=(10, height))
     image = ax.imshow(
-        grid.to_numpy(dtype=float),
+        rows.to_numpy(dtype=float),
         aspect="auto",
         vmin=0,
         vmax=1,
         cmap="viridis",
         interpolation="nearest",
     )
-    ax.set_yticks(range(len(grid)), grid.index, fontsize=6 if len(grid) > 20 else 8)
-    step = max(1, grid.shape[1] // 12)
-    ax.set_xticks(range(0, grid.shape[1], step), grid.columns[::step], rotation=45, ha="right")
+    ax.set_yticks(range(len(rows)), rows.index, fontsize=6 if len(rows) > 20 else 8)
+    step = max(1, rows.shape[1] // 12)
+    ax.set_xticks(range(0, rows.shape[1], step), rows.columns[::step], rotation=45, ha="right")
     ax.grid(False)
-    fig.colorbar(image, ax=ax, label="D")
-    ax.set_title(f"{title}: coupling coordination degree by entity and period")
+    fig.colorbar(image, ax=ax, label="mean D of the group" if grouped else "D")
+    if grouped:
+        ax.set_ylabel(f"{len(grid)} entities ranked by D at their last period (1 = lowest)")
+        ax.set_title(
+            f"{title}: coupling coordination degree, {len(rows)} groups of ranked entities"
+        )
+    else:
+        ax.set_title(f"{title}: coupling coordination degree by entity and period")
     save_figure(fig, png, pdf)
 
 

@@ -15,7 +15,13 @@ import pandas as pd
 
 from convergence import diagnostics
 from convergence.config import config_hash
-from convergence.data.canonical import period_to_float, read_canonical, to_wide, write_csv_atomic
+from convergence.data.canonical import (
+    period_to_float,
+    read_canonical,
+    to_wide,
+    write_csv_atomic,
+    write_parquet_atomic,
+)
 from convergence.data.synthetic import coupling_recovery, simulate_coupled_industries
 from convergence.measures.index import (
     MeasurementModel,
@@ -25,13 +31,16 @@ from convergence.measures.index import (
     time_index_check,
 )
 from convergence.measures.similarity import (
+    PAIR_COLUMNS,
+    STRUCTURE_COLUMNS,
     normalise_shares,
-    pairwise_structure,
+    sample_pairs,
     sigma_convergence,
-    structure_convergence,
+    structure_summary,
     trend_slope,
 )
 from convergence.provenance import base_record, read_json, write_json_atomic
+from convergence.settings import schema_defaults
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +56,19 @@ def grade_distribution(coupling: pd.DataFrame, scale: list[Mapping[str, Any]]) -
     return counts.sort_values(["period", "grade_rank"]).reset_index(drop=True)
 
 
+def pair_table_settings(measures: Mapping[str, Any]) -> dict[str, Any]:
+    """``measures.structure_pairs`` with the schema's defaults for keys not given."""
+    defaults = schema_defaults("measures/properties/structure_pairs")
+    return {**defaults, **dict(measures.get("structure_pairs") or {})}
+
+
+def empty_pair_table() -> pd.DataFrame:
+    """The pair table with its columns (:data:`PAIR_COLUMNS`) and no rows."""
+    return pd.DataFrame(
+        {c: pd.Series(dtype=float if c in ("cosine", "krugman") else str) for c in PAIR_COLUMNS}
+    )
+
+
 def run(
     canonical_path: str | Path,
     model_path: str | Path,
@@ -60,7 +82,21 @@ def run(
     pairs_path: str | Path,
     provenance_path: str | Path,
 ) -> None:
-    """Coupling coordination, grades, structural similarity and sigma-convergence."""
+    """Coupling coordination, grades, structural similarity and sigma-convergence.
+
+    ``structure_path`` gets the per-period similarity summary, computed without the pair
+    table (:func:`~convergence.measures.similarity.structure_summary`); ``pairs_path``
+    (Parquet) gets the pair table only when ``measures.structure_pairs.enabled``, bounded
+    by its ``max_pairs`` (:func:`~convergence.measures.similarity.sample_pairs`), and is
+    empty otherwise; the provenance's ``structure_pairs`` says which.
+    """
+    pair_settings = pair_table_settings(measures)
+    pair_record: dict[str, Any] = {
+        "enabled": bool(pair_settings["enabled"]),
+        "max_pairs": int(pair_settings["max_pairs"]),
+        "written_pairs": 0,
+        "method": "not written (measures.structure_pairs.enabled is false)",
+    }
     canonical = read_canonical(canonical_path)
     mspec = MeasurementSpec.from_config(spec, measures)
     model = MeasurementModel.from_dict(read_json(model_path)["model"])
@@ -113,26 +149,24 @@ def run(
                 )
             )
         shares = normalise_shares(sectors[~negative])
-        pairs = pairwise_structure(shares)
-        structure = structure_convergence(pairs).reset_index()
+        structure = structure_summary(shares).reset_index()
+        pairs = empty_pair_table()
+        if pair_record["enabled"]:
+            pairs, info = sample_pairs(shares, pair_record["max_pairs"])
+            pair_record.update(info)
         valid = structure.dropna(subset=["krugman_mean"])
         if len(valid) >= 3:
             trends["krugman_mean"] = trend_slope(
                 period_to_float(valid["period"]), valid["krugman_mean"]
             )
     else:
-        pairs = pd.DataFrame(columns=["period", "entity_a", "entity_b", "cosine", "krugman"])
-        structure = pd.DataFrame(
-            columns=[
-                "period",
-                "n_pairs",
-                "cosine_mean",
-                "cosine_std",
-                "krugman_mean",
-                "krugman_std",
-            ]
-        )
-    write_csv_atomic(pairs, pairs_path)
+        pairs = empty_pair_table()
+        structure = pd.DataFrame(columns=["period", *STRUCTURE_COLUMNS])
+        if pair_record["enabled"]:
+            pair_record["method"] = "not written (the data set has no `structure`)"
+    write_parquet_atomic(
+        pairs.astype({"period": str, "entity_a": str, "entity_b": str}), pairs_path
+    )
     write_csv_atomic(structure, structure_path)
 
     recovery: dict[str, Any] = {}
@@ -156,6 +190,7 @@ def run(
             summary=summary,
             trends=trends,
             data_checks=data_checks,
+            structure_pairs=pair_record,
             **recovery,
         ),
         provenance_path,

@@ -53,12 +53,15 @@ def run(
     ranking_path: str | Path,
     ranking_md_path: str | Path,
     ranking_tex_path: str | Path,
+    max_entities: int | None = None,
 ) -> None:
     """Search ``grid`` around the reference model on one data set; write the choice.
 
     With ``warm_start`` the data set's ``training.warm_start`` is chosen too
     (:func:`~convergence.training.selection.compare_warm_start`) and written to
-    ``choice.json`` under ``training_choice``.
+    ``choice.json`` under ``training_choice``. A data set with more than
+    ``max_entities`` entities is searched on a seeded sample of that many
+    (:func:`~convergence.training.selection.selection_entities`), named in ``choice.json``.
     """
     from mlflow.tracking import MlflowClient
 
@@ -85,6 +88,7 @@ def run(
         seeds=[int(seed) for seed in seeds],
         min_validation_windows=int(min_validation_windows),
         max_folds=int(max_folds),
+        max_entities=None if max_entities is None else int(max_entities),
     )
     log.info(
         "%s: %d candidates x %d seeds on the selection folds' validation windows",
@@ -100,6 +104,7 @@ def run(
         "max_folds": int(max_folds),
         "margin": float(margin),
         "warm_start": bool(warm_start),
+        "max_entities": max_entities,
     }
     with (
         tracked_job(
@@ -153,6 +158,7 @@ def run(
             max_folds=int(max_folds),
             margin=float(margin),
             on_trial=log_trial,
+            max_entities=None if max_entities is None else int(max_entities),
         )
         for key, value in selection.choice.items():
             client.set_tag(job.run_id, f"chosen.{key}", str(value))
@@ -212,6 +218,12 @@ def run(
         validation_periods=list(selection.validation_periods),
         n_candidates=len(candidates),
         n_validation_windows=selection.n_validation_windows,
+        n_entities=selection.n_entities,
+        max_entities=max_entities,
+        n_selection_entities=(
+            selection.n_entities if selection.entities is None else len(selection.entities)
+        ),
+        selection_entities=None if selection.entities is None else list(selection.entities),
         seeds=[int(seed) for seed in seeds],
         margin=float(margin),
         near_tie=list(selection.near_tie),

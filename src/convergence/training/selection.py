@@ -24,7 +24,15 @@ per fold) this multiplies the windows a choice rests on; data sets with enough w
 the first fold use that fold only. Every selection fold's validation span ends at or
 before the first forecast origin, before every test period of the backtest, so no
 test-period value can change a choice (``test_selection_ignores_test_periods`` checks
-exactly that). The choice is then
+exactly that).
+
+On panels of many entities (more than ``selection.max_entities``, 200 by default) the
+candidates are trained and scored on the windows of a deterministic sample of that many
+entities (:func:`selection_entities`: seeded with :data:`ENTITY_SAMPLE_SEED`, sorted),
+so the search costs about as much as on a 200-entity panel; the measurement model
+(feature scaling) is still fitted on every entity's training rows. Panels with at most
+``max_entities`` entities (every default data set) take the unchanged path: every
+entity's windows. ``choice.json`` records the sample. The choice is then
 applied to every trained model by :func:`~convergence.training.choice.apply_choice`: a model keeps the keys in which
 it deliberately differs from the reference (an ablation's switched-off part), and takes
 the choice for the others.
@@ -40,6 +48,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytorch_lightning as pl
 
@@ -54,6 +63,10 @@ from convergence.training.choice import model_values
 from convergence.training.fitting import network_state
 
 log = logging.getLogger(__name__)
+
+#: seed of the entity sample of :func:`selection_entities` (fixed: the sample depends
+#: only on the entity labels and ``max_entities``).
+ENTITY_SAMPLE_SEED = 0
 
 #: model keys a grid may search (each changes the network or its inputs, not the scale
 #: of the validation loss; ``scaling`` would, so it is not searchable).
@@ -99,6 +112,9 @@ class Selection:
     n_validation_windows: int  # over all selection folds
     chosen_trial: int = 0
     near_tie: tuple[str, ...] = ()  # the other candidates within the margin of the lowest
+    n_entities: int = 0  # entities in the data set
+    # the entity sample the candidates were scored on (None: every entity)
+    entities: tuple[str, ...] | None = None
 
 
 def choose_within_margin(
@@ -131,6 +147,31 @@ def departures_from(reference_cfg: Mapping[str, Any], overrides: Mapping[str, An
     """How many keys of ``overrides`` change the reference configuration's value."""
     reference = model_values(reference_cfg)
     return sum(1 for key, value in overrides.items() if reference.get(key) != value)
+
+
+def selection_entities(
+    entities: Sequence[str], max_entities: int | None, seed: int = ENTITY_SAMPLE_SEED
+) -> tuple[str, ...] | None:
+    """A deterministic sample of ``max_entities`` of ``entities``, sorted; None (use
+    every entity) when there are at most ``max_entities`` or ``max_entities`` is None.
+
+    The sample is drawn from the sorted distinct labels with ``numpy``'s
+    ``default_rng(seed)`` without replacement, so it depends only on the labels,
+    ``max_entities`` and ``seed``, not on their order.
+
+    Raises:
+        ConfigError: ``max_entities`` below 1 (``selection.max_entities``).
+    """
+    if max_entities is None:
+        return None
+    if int(max_entities) < 1:
+        raise ConfigError("selection.max_entities", f"must be >= 1, got {max_entities!r}")
+    labels = sorted({str(entity) for entity in entities})
+    if len(labels) <= int(max_entities):
+        return None
+    rng = np.random.default_rng(int(seed))
+    picked = rng.choice(len(labels), size=int(max_entities), replace=False)
+    return tuple(labels[i] for i in sorted(picked))
 
 
 def _earlier_fold(
@@ -228,6 +269,7 @@ def select_configuration(
     max_folds: int,
     margin: float,
     on_trial: Callable[[int, dict[str, Any], int, int, float, int], None] | None = None,
+    max_entities: int | None = None,
 ) -> Selection:
     """Search ``grid`` around ``reference_cfg`` on the selection folds' validation windows.
 
@@ -235,12 +277,23 @@ def select_configuration(
     validation windows number at least ``min_validation_windows`` or ``max_folds`` are
     used. ``on_trial(trial, overrides, fold, seed, val_loss, epochs)`` is called after
     every training (the stage logs an MLflow child run there). Checkpoints go to
-    ``work_dir`` and are thrown away with it.
+    ``work_dir`` and are thrown away with it. With more than ``max_entities`` entities
+    only the windows of :func:`selection_entities`' sample are used (training and
+    validation); with fewer, or ``max_entities=None``, every entity's.
 
     Raises:
         SeriesTooShortError: the first fold has no validation window.
     """
     candidates = candidate_grid(grid)
+    all_entities = wide.index.get_level_values("entity").unique()
+    sample = selection_entities(all_entities, max_entities)
+    if sample is not None:
+        log.info(
+            "selection on %d of %d entities (selection.max_entities; seeded sample %d)",
+            len(sample),
+            len(all_entities),
+            ENTITY_SAMPLE_SEED,
+        )
     fold_windows: list[tuple[Fold, FoldWindows]] = []
     for fold in selection_folds(wide, settings, max_folds):
         windows = build_fold_windows(
@@ -250,6 +303,7 @@ def select_configuration(
             window=settings.window,
             horizon=settings.horizon,
             target=settings.target,
+            only_entities=sample,
         )
         if windows.x_val.shape[0] == 0:
             if not fold_windows:
@@ -334,6 +388,8 @@ def select_configuration(
         fold_indices=tuple(fold.index for fold, _ in fold_windows),
         validation_periods=(fold_windows[-1][0].val_periods[0], fold_windows[0][0].val_periods[-1]),
         n_validation_windows=sum(int(w.x_val.shape[0]) for _, w in fold_windows),
+        n_entities=len(all_entities),
+        entities=sample,
     )
 
 
@@ -388,7 +444,12 @@ def compare_warm_start(
         (selection.trials["trial"] == chosen_trial) & (selection.trials["fold"] == first.index)
     ]
     fresh = float(fresh_rows["val_loss"].mean())
-    build = {"window": settings.window, "horizon": settings.horizon, "target": settings.target}
+    build = {
+        "window": settings.window,
+        "horizon": settings.horizon,
+        "target": settings.target,
+        "only_entities": selection.entities,
+    }
     previous_windows = build_fold_windows(wide, mspec, previous, **build)
     first_windows = build_fold_windows(wide, mspec, first, **build)
     if previous_windows.x_val.shape[0] == 0:
