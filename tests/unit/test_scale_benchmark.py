@@ -55,3 +55,13 @@ def test_scale_note_only_for_many_entities() -> None:
     note = scale_note("counties", 3000, 40)
     assert note is not None and "3000 entities x 40 periods" in note
     assert "benchmarks/results/scale.md" in note
+
+
+def test_selection_note_says_when_the_choice_rests_on_a_sample() -> None:
+    from convergence.evaluation.summary import selection_note
+
+    record = {"reference": "cnn_lstm", "chosen": "skip=True", "n_entities": 3000}
+    assert "seeded sample" not in selection_note({**record, "n_selection_entities": None})
+    assert "seeded sample" not in selection_note({**record, "n_entities": 42})
+    note = selection_note({**record, "n_selection_entities": 200, "max_entities": 200})
+    assert "Chosen on a seeded sample of 200 of 3000 entities (selection.max_entities = 200" in note

@@ -192,6 +192,13 @@ def selection_note(record: Mapping[str, Any]) -> str:
         f"`selection/ranking.md`): {record.get('chosen')}. Every trained model takes it "
         "except in the part it switches off on purpose."
     )
+    sampled, total = record.get("n_selection_entities"), record.get("n_entities")
+    if sampled is not None and total is not None and int(sampled) < int(total):
+        text += (
+            f" Chosen on a seeded sample of {int(sampled)} of {int(total)} entities "
+            f"(selection.max_entities = {record.get('max_entities')}; the sample is in "
+            "`choice.json`)."
+        )
     margin = record.get("margin")
     margin_text = f"{100 * float(margin):g} %" if margin is not None else "the margin"
     near_tie = list(record.get("near_tie") or [])
