@@ -118,7 +118,9 @@ def folder_bytes(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.exists() else 0
 
 
-def run_size(layout_root: Path, n_entities: int, cores: int, timeout: float) -> dict[str, Any]:
+def run_size(
+    layout_root: Path, n_entities: int, cores: int, timeout: float, keep: bool = False
+) -> dict[str, Any]:
     """Run the reduced pipeline at one N; per-rule wall seconds, peak RSS and bytes."""
     workdir = Path(tempfile.mkdtemp(prefix=f"scale{n_entities}-"))
     results = workdir / "results"
@@ -172,7 +174,10 @@ def run_size(layout_root: Path, n_entities: int, cores: int, timeout: float) -> 
         "peak_rss": float(per_rule["rss"].max()) if len(per_rule) else float("nan"),
         "rules": per_rule,
     }
-    shutil.rmtree(workdir, ignore_errors=True)
+    if keep:
+        print(f"N = {n_entities}: results kept in {results}", flush=True)
+    else:
+        shutil.rmtree(workdir, ignore_errors=True)
     return record
 
 
@@ -226,6 +231,7 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--timeout", type=float, default=3600.0, help="seconds per run")
+    parser.add_argument("--keep", action="store_true", help="keep each run's results folder")
     parser.add_argument("--ref", default=None, help="run this git commit instead of the tree")
     parser.add_argument("--output", type=Path, default=None, help="append the table here")
     parser.add_argument(
@@ -248,7 +254,7 @@ def main() -> None:
     try:
         for n in args.sizes:
             print(f"N = {n} ...", flush=True)
-            record = run_size(layout, n, args.cores, args.timeout)
+            record = run_size(layout, n, args.cores, args.timeout, args.keep)
             print(f"N = {n}: {record['wall']:.0f} s, {record['status']}", flush=True)
             records.append(record)
             # A long run that is stopped later still leaves the sizes it finished.
