@@ -16,6 +16,18 @@ from convergence.measures.index import MeasurementSpec
 INDEX = ["entity", "period"]
 
 
+#: A CNN-LSTM small enough to train in a test (selection and scale tests).
+TINY_CNN_LSTM = {
+    "architecture": "cnn_lstm",
+    "conv_channels": [4],
+    "lstm_hidden": 4,
+    "dense_hidden": 4,
+    "pooling": "max",
+    "penalty": "elastic_net",
+    "penalty_lambda": 1e-4,
+    "skip": True,
+}
+
 #: The two subsystems of :func:`trending_panel`'s indicators.
 TRENDING_SPEC = MeasurementSpec(
     subsystems={

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from panels import TRENDING_SPEC, trending_panel
+from panels import TINY_CNN_LSTM, TRENDING_SPEC, trending_panel
 
 from convergence.backtest.contract import backtest_folds
 from convergence.backtest.windows import FoldWindows, build_fold_windows, entity_period_cube
@@ -21,16 +21,7 @@ from convergence.settings import TrainingSettings
 from convergence.training import selection as selection_module
 from convergence.training.selection import select_configuration, selection_entities
 
-REFERENCE = {
-    "architecture": "cnn_lstm",
-    "conv_channels": [4],
-    "lstm_hidden": 4,
-    "dense_hidden": 4,
-    "pooling": "max",
-    "penalty": "elastic_net",
-    "penalty_lambda": 1e-4,
-    "skip": True,
-}
+REFERENCE = dict(TINY_CNN_LSTM)
 SETTINGS = TrainingSettings.from_mapping(
     {
         "window": 5,
@@ -82,7 +73,9 @@ def _recording_fit(seen: list[FoldWindows]) -> Any:
 
     def fit(windows: FoldWindows, model: Any, *args: Any, **kwargs: Any) -> tuple[Any, float]:
         seen.append(windows)
-        return Best(), float(np.mean(windows.y_val**2)) * (2.0 if model.network.get("skip") else 1.0)
+        return Best(), float(np.mean(windows.y_val**2)) * (
+            2.0 if model.network.get("skip") else 1.0
+        )
 
     return fit
 

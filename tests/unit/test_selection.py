@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from panels import TRENDING_SPEC, trending_panel
+from panels import TINY_CNN_LSTM, TRENDING_SPEC, trending_panel
 
 from convergence.backtest.contract import backtest_folds
 from convergence.errors import ConfigError
@@ -25,16 +25,7 @@ from convergence.training.selection import (
 )
 
 SPEC = TRENDING_SPEC
-REFERENCE = {
-    "architecture": "cnn_lstm",
-    "conv_channels": [4],
-    "lstm_hidden": 4,
-    "dense_hidden": 4,
-    "pooling": "max",
-    "penalty": "elastic_net",
-    "penalty_lambda": 1e-4,
-    "skip": True,
-}
+REFERENCE = dict(TINY_CNN_LSTM)
 SETTINGS = TrainingSettings.from_mapping(
     {
         "window": 5,
