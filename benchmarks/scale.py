@@ -140,6 +140,10 @@ def run_size(
     try:
         # The Snakefile's own configfile would merge the default data sets back in.
         env = {**os.environ, "CONVERGENCE_CONFIG": str(config_path)}
+        # The jobs import `convergence`: from the layout's own src, not the installed tree.
+        env["PYTHONPATH"] = os.pathsep.join(
+            filter(None, [str(layout_root / "src"), os.environ.get("PYTHONPATH")])
+        )
         done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env)
         status = "ok" if done.returncode == 0 else f"failed ({done.returncode})"
         if done.returncode != 0:
