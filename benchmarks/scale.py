@@ -21,6 +21,7 @@ job include its interpreter start and imports (a few seconds each).
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import re
@@ -151,6 +152,27 @@ def run_size(
     except subprocess.TimeoutExpired:
         status = f"timed out after {timeout:.0f} s"
     wall = time.perf_counter() - started
+    record = collect(results, n_entities, cores, status, wall)
+    if keep:
+        (workdir / "scale_run.json").write_text(
+            json.dumps({"n": n_entities, "cores": cores, "status": status, "wall": wall})
+        )
+        print(f"N = {n_entities}: results kept in {results}", flush=True)
+    else:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return record
+
+
+def training_epochs(results: Path) -> int:
+    """Epochs trained by the train rule (rows of every seed's ``history.csv``: each fold's
+    early-stopped search plus its refit), so that its seconds can be read per epoch."""
+    models = results / "synthetic" / "models"
+    found = models.rglob("history.csv") if models.exists() else []
+    return sum(len(pd.read_csv(path)) for path in found)
+
+
+def collect(results: Path, n_entities: int, cores: int, status: str, wall: float) -> dict[str, Any]:
+    """Per-rule wall seconds, peak RSS and bytes of one finished (or stopped) run."""
     rows = []
     benchmarks = results / "benchmarks"
     for tsv in sorted(benchmarks.rglob("*.tsv")) if benchmarks.exists() else []:
@@ -177,11 +199,8 @@ def run_size(
         "bytes": folder_bytes(results),
         "peak_rss": float(per_rule["rss"].max()) if len(per_rule) else float("nan"),
         "rules": per_rule,
+        "train_epochs": training_epochs(results),
     }
-    if keep:
-        print(f"N = {n_entities}: results kept in {results}", flush=True)
-    else:
-        shutil.rmtree(workdir, ignore_errors=True)
     return record
 
 
@@ -218,6 +237,15 @@ def markdown(records: list[dict[str, Any]], title: str) -> str:
             else:
                 cells.append("—")
         lines.append(f"| {rule} | " + " | ".join(cells) + " |")
+    if all(r.get("train_epochs") and "train" in r["rules"].index for r in records):
+        per_epoch = [r["rules"].loc["train", "s"] / r["train_epochs"] for r in records]
+        cells = [
+            f"{s:.2f} s x {r['train_epochs']} epochs"
+            for s, r in zip(per_epoch, records, strict=True)
+        ]
+        if len(sizes) >= 2:
+            cells.append(f"{exponent(per_epoch[-2], per_epoch[-1], sizes[-2], sizes[-1]):.2f}")
+        lines.append("| train per epoch | " + " | ".join(cells) + " |")
     totals = [
         f"{r['wall']:.0f} s, peak {r['peak_rss']:.0f} MB, {r['bytes'] / 1e6:.1f} MB ({r['status']})"
         for r in records
@@ -241,7 +269,24 @@ def main() -> None:
     parser.add_argument(
         "--readme", type=Path, default=None, help="replace the README's scale block with it"
     )
+    parser.add_argument(
+        "--from-kept",
+        type=Path,
+        nargs="+",
+        default=None,
+        help="tabulate folders kept by an earlier --keep run (their scale_run.json) instead of running",
+    )
     args = parser.parse_args()
+    if args.from_kept:
+        records = []
+        for folder in args.from_kept:
+            run = json.loads((folder / "scale_run.json").read_text())
+            records.append(
+                collect(folder / "results", run["n"], run["cores"], run["status"], run["wall"])
+            )
+        records.sort(key=lambda record: record["n"])
+        report(records, args.ref or "kept runs", args)
+        return
 
     layout = ROOT
     worktree = None
@@ -276,6 +321,11 @@ def main() -> None:
         ).stdout.strip()
         + " (working tree)"
     )
+    report(records, revision, args)
+
+
+def report(records: list[dict[str, Any]], revision: str, args: argparse.Namespace) -> None:
+    """Print the table; append it to ``--output``, put it in ``--readme``'s block."""
     title = f"{revision}, {args.cores} cores, {N_PERIODS} periods, {MODEL} seed 0, baselines {', '.join(BASELINES)}"
     text = markdown(records, title)
     print(text)
