@@ -65,3 +65,28 @@ def test_selection_note_says_when_the_choice_rests_on_a_sample() -> None:
     assert "seeded sample" not in selection_note({**record, "n_entities": 42})
     note = selection_note({**record, "n_selection_entities": 200, "max_entities": 200})
     assert "Chosen on a seeded sample of 200 of 3000 entities (selection.max_entities = 200" in note
+
+
+def _fake_run(root: Path, n: int, train_s: float, epochs: int) -> Path:
+    """A kept run folder: one train benchmark file and a history.csv of ``epochs`` rows."""
+    results = root / f"scale{n}" / "results"
+    bench = results / "benchmarks" / "train"
+    bench.mkdir(parents=True)
+    (bench / "synthetic_cnn_lstm.tsv").write_text(f"s\tmax_rss\n{train_s}\t500\n")
+    history = results / "synthetic" / "models" / "cnn_lstm" / "seed0" / "history.csv"
+    history.parent.mkdir(parents=True)
+    history.write_text("fold,epoch\n" + "".join(f"0,{e}\n" for e in range(epochs)))
+    return results
+
+
+def test_train_seconds_are_read_per_epoch(tmp_path: Path) -> None:
+    scale = load_scale()
+    small = scale.collect(_fake_run(tmp_path, 1000, 60.0, 100), 1000, 2, "ok", 100.0)
+    large = scale.collect(_fake_run(tmp_path, 3000, 360.0, 200), 3000, 2, "ok", 400.0)
+    assert small["train_epochs"] == 100 and large["train_epochs"] == 200
+    text = scale.markdown([small, large], "t")
+    train = next(line for line in text.splitlines() if line.startswith("| train |"))
+    per_epoch = next(line for line in text.splitlines() if line.startswith("| train per epoch"))
+    assert train.endswith(f"| {math.log(6) / math.log(3):.2f} |")  # 60 s -> 360 s
+    # 0.6 s -> 1.8 s per epoch: linear
+    assert per_epoch == "| train per epoch | 0.60 s x 100 epochs | 1.80 s x 200 epochs | 1.00 |"
