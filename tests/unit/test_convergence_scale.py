@@ -13,6 +13,7 @@ import pytest
 from convergence.analysis import beta as beta_module
 from convergence.analysis.beta import BetaSettings, beta_convergence
 from convergence.analysis.phillips_sul import (
+    HAC_METHODS,
     LogTResult,
     PhillipsSulSettings,
     _add_entity,
@@ -61,6 +62,8 @@ def _reference_clubs(
                 t_value = test(candidates[start : start + size]).t
                 if not t_value > settings.critical_t:
                     break
+                if settings.core_criterion == "max_abs_t":
+                    t_value = abs(t_value)
                 if t_value > best_t:
                     best_t, best_size = t_value, size
                 size += 1
@@ -96,9 +99,15 @@ def _reference_clubs(
     return clubs, remaining
 
 
+@pytest.mark.parametrize(
+    ("hac", "core_criterion"),
+    [("qs_andrews", "max_t"), ("newey_west", "max_t"), ("qs_andrews", "max_abs_t")],
+)
 @pytest.mark.parametrize(("n_entities", "seed"), [(50, 0), (120, 1), (200, 2), (300, 3)])
-def test_incremental_clustering_matches_direct(n_entities: int, seed: int) -> None:
-    settings = PhillipsSulSettings()
+def test_incremental_clustering_matches_direct(
+    n_entities: int, seed: int, hac: str, core_criterion: str
+) -> None:
+    settings = PhillipsSulSettings(hac=hac, core_criterion=core_criterion)
     prepared, _ = prepare_series(_planted(n_entities, seed), settings)
     clubs, divergent, _ = find_clubs(prepared, settings)
     expected_clubs, expected_divergent = _reference_clubs(prepared, settings)
@@ -107,8 +116,9 @@ def test_incremental_clustering_matches_direct(n_entities: int, seed: int) -> No
     assert len(clubs) >= 2
 
 
-def test_running_dispersion_and_batched_log_t_match_direct() -> None:
-    settings = PhillipsSulSettings()
+@pytest.mark.parametrize("hac", HAC_METHODS)
+def test_running_dispersion_and_batched_log_t_match_direct(hac: str) -> None:
+    settings = PhillipsSulSettings(hac=hac)
     prepared = prepare_series(_planted(80, 4), settings)[0].to_numpy()
     rng = np.random.default_rng(5)
     for size in (2, 3, 10, 40, 80):
@@ -123,8 +133,9 @@ def test_running_dispersion_and_batched_log_t_match_direct() -> None:
         assert fast == pytest.approx(expected, rel=1e-9)
 
 
-def test_batched_log_t_special_cases() -> None:
-    settings = PhillipsSulSettings()
+@pytest.mark.parametrize("hac", HAC_METHODS)
+def test_batched_log_t_special_cases(hac: str) -> None:
+    settings = PhillipsSulSettings(hac=hac)
     identical = np.zeros((1, 12))
     assert _log_t_many(identical, settings)[0] == math.inf
     broken = np.ones((1, 12))

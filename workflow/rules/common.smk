@@ -3,6 +3,7 @@
 from pathlib import Path
 
 from convergence import forkserver, numerics
+from convergence.analysis.convergence_tests import ConvergenceTestSettings
 from convergence.backtest.preflight import check_backtest_spans, scale_note
 from snakemake.logging import logger
 from convergence.config import validate_config
@@ -24,6 +25,15 @@ RESULTS = config["results_dir"]
 DATASETS = list(config["datasets"])
 REFERENCE = config["evaluation"]["reference"]
 SEEDS = config["seeds"]
+# The convergence tests' settings (checked here, before any job). The switch `subsystems`
+# (default in ConvergenceTestSettings) chooses the series the DAG tests, not how a job
+# computes, so the jobs' params leave it out: turning it on or off reruns no D job.
+CONVERGENCE_TESTS = ConvergenceTestSettings.from_mapping(config["convergence_tests"])
+CONVERGENCE_PARAMS = {
+    key: value for key, value in config["convergence_tests"].items() if key != "subsystems"
+}
+# Outputs of one series' convergence tests (rule convergence_series); D's are one level up.
+SERIES_DIR = f"{RESULTS}/{{dataset}}/convergence/{{series}}"
 # A data set too short for its backtest fails here (also in `snakemake -n`), not 20 s into
 # a job after the measures ran.
 if config["train_models"]:
@@ -76,12 +86,31 @@ def measure_figures(dataset):
     return [name for name in MEASURE_FIGURES if name != "structure" or has_structure]
 
 
+def subsystem_series(dataset):
+    """The series tested besides D, by convergence_series jobs: ``U_<subsystem>`` for each
+    subsystem of the data set when ``convergence_tests.subsystems`` is on, else none."""
+    if not CONVERGENCE_TESTS.subsystems:
+        return []
+    return [f"U_{name}" for name in config["datasets"][dataset]["subsystems"]]
+
+
+def convergence_series_provenance(datasets):
+    """provenance.json of every series of ``convergence_series``, data set by data set."""
+    return [
+        f"{SERIES_DIR}/provenance.json".format(dataset=dataset, series=series)
+        for dataset in datasets
+        for series in subsystem_series(dataset)
+    ]
+
+
 def measure_targets(dataset):
     base = f"{RESULTS}/{dataset}"
     figures = [*measure_figures(dataset), *CONVERGENCE_FIGURES]
-    return [f"{base}/measure/coupling.csv", f"{base}/convergence/provenance.json"] + [
-        f"{base}/figures/{name}.{ext}" for name in figures for ext in ("png", "pdf")
-    ]
+    return (
+        [f"{base}/measure/coupling.csv", f"{base}/convergence/provenance.json"]
+        + convergence_series_provenance([dataset])
+        + [f"{base}/figures/{name}.{ext}" for name in figures for ext in ("png", "pdf")]
+    )
 
 
 def seed_outputs(kind):

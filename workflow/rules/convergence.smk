@@ -23,12 +23,47 @@ rule convergence:
         transition=f"{RESULTS}/{{dataset}}/convergence/transition.csv",
         provenance=f"{RESULTS}/{{dataset}}/convergence/provenance.json",
     params:
-        settings=config["convergence_tests"],
+        settings=CONVERGENCE_PARAMS,
         code=fingerprint("convergence"),
     log:
         f"{RESULTS}/logs/convergence/{{dataset}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/convergence/{{dataset}}.tsv"
+    conda:
+        "../../envs/convergence.yaml"
+    script:
+        "../scripts/convergence.py"
+
+
+rule convergence_series:
+    """The same tests on one subsystem's composite index U_k (column of coupling.csv);
+    requested per subsystem when convergence_tests.subsystems is on."""
+    input:
+        coupling=rules.measure.output.coupling,
+        provenance=rules.measure.output.provenance,
+    output:
+        beta=f"{SERIES_DIR}/beta.csv",
+        points=f"{SERIES_DIR}/beta_points.csv",
+        sigma=f"{SERIES_DIR}/sigma.csv",
+        sigma_trend=f"{SERIES_DIR}/sigma_trend.csv",
+        log_t=report(
+            f"{SERIES_DIR}/log_t.csv",
+            caption="../report/convergence_series_table.rst",
+            category="Convergence tests",
+            subcategory="{dataset}",
+        ),
+        clubs=f"{SERIES_DIR}/clubs.csv",
+        transition=f"{SERIES_DIR}/transition.csv",
+        provenance=f"{SERIES_DIR}/provenance.json",
+    wildcard_constraints:
+        series="U_[^/]+",
+    params:
+        settings=CONVERGENCE_PARAMS,
+        code=fingerprint("convergence"),
+    log:
+        f"{RESULTS}/logs/convergence_series/{{dataset}}/{{series}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/convergence_series/{{dataset}}/{{series}}.tsv"
     conda:
         "../../envs/convergence.yaml"
     script:

@@ -45,6 +45,8 @@ rule cross_summary:
         leaders=expand(rules.evaluate.output.leader, dataset=DATASETS),
         measures=expand(rules.measure.output.provenance, dataset=DATASETS),
         convergence=expand(rules.convergence.output.provenance, dataset=DATASETS),
+        # Each subsystem index U_k (convergence_tests.subsystems): "Convergence by series".
+        convergence_series=convergence_series_provenance(DATASETS),
         ingested=expand(rules.ingest.output.provenance, dataset=DATASETS),
         normalized=expand(rules.normalize.output.model, dataset=DATASETS),
         selection=(

@@ -1,4 +1,5 @@
-"""Snakemake glue: convergence tests of D on one data set."""
+"""Snakemake glue: convergence tests of D (rule ``convergence``) or of one subsystem index
+``U_k`` (rule ``convergence_series``, wildcard ``series``) on one data set."""
 
 from convergence.forkserver import delegate
 
@@ -26,4 +27,5 @@ convergence.run(
     clubs_path=snakemake.output.clubs,
     transition_path=snakemake.output.transition,
     provenance_path=snakemake.output.provenance,
+    series=snakemake.wildcards.get("series", "D"),
 )

@@ -19,6 +19,7 @@ evaluate.run_cross_summary(
     leader_paths=list(snakemake.input.leaders),
     measure_provenance_paths=list(snakemake.input.measures),
     convergence_provenance_paths=list(snakemake.input.convergence),
+    convergence_series_paths=list(snakemake.input.convergence_series),
     data_check_paths={
         dataset: {
             "ingest": ingest,

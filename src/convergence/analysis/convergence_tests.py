@@ -103,6 +103,12 @@ class ConvergenceTestSettings:
         ``min_period_share``, default 0.5), so that one entity with a bad value in mid-panel
         cannot cut the panel to a few periods: it is dropped instead
         (:func:`block_min_periods`).
+    subsystems
+        Also test each subsystem's composite index ``U_k`` of ``coupling.csv``, not only
+        D (config key ``subsystems``, default true; this field is the one home of the
+        default). It decides which series the workflow tests, not how a series is tested,
+        so :meth:`conventions` leaves it out (a series' ``config_sha256`` does not depend on
+        it).
     """
 
     beta: BetaSettings = field(default_factory=BetaSettings)
@@ -110,6 +116,7 @@ class ConvergenceTestSettings:
     phillips_sul: PhillipsSulSettings = field(default_factory=PhillipsSulSettings)
     balance: str = "entities_first"
     min_period_share: float = 0.5
+    subsystems: bool = True
 
     def __post_init__(self) -> None:
         if self.balance not in BALANCE_RULES:
@@ -117,13 +124,15 @@ class ConvergenceTestSettings:
         share = self.min_period_share
         if isinstance(share, bool) or not isinstance(share, Real) or not 0.0 <= share <= 1.0:
             raise InputError(f"min_period_share: must lie in [0, 1], got {share!r}")
+        if not isinstance(self.subsystems, bool):
+            raise InputError(f"subsystems: must be true or false, got {self.subsystems!r}")
 
     @classmethod
     def from_mapping(
         cls, mapping: Mapping[str, Any] | None, *, key: str = "convergence_tests"
     ) -> ConvergenceTestSettings:
-        """Build from a config mapping ``{balance, min_period_share, beta: {...}, sigma: {...},
-        phillips_sul: {...}}``.
+        """Build from a config mapping ``{balance, min_period_share, subsystems, beta: {...},
+        sigma: {...}, phillips_sul: {...}}``.
 
         Missing keys take the dataclass defaults. Raises :class:`ConfigError` naming an
         unknown key or a bad value.
@@ -134,7 +143,7 @@ class ConvergenceTestSettings:
             "sigma": SigmaSettings,
             "phillips_sul": PhillipsSulSettings,
         }
-        top = ("balance", "min_period_share")
+        top = ("balance", "min_period_share", "subsystems")
         unknown = sorted(set(mapping) - {*sections, *top})
         if unknown:
             raise ConfigError(
@@ -162,7 +171,11 @@ class ConvergenceTestSettings:
             raise ConfigError(f"{key}.{str(error).split(':')[0]}", str(error)) from error
 
     def conventions(self) -> dict[str, Any]:
-        """Every setting as a flat ``{"section.field": value}`` dict (for provenance)."""
+        """Every setting as a flat ``{"section.field": value}`` dict (for provenance).
+
+        Leaves out :attr:`subsystems`: it chooses the series, not the test, and adding it
+        would change the ``config_sha256`` of every earlier D record.
+        """
         flat: dict[str, Any] = {
             "balance": self.balance,
             "min_period_share": self.min_period_share,

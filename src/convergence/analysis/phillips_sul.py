@@ -26,7 +26,8 @@ Club clustering (Phillips & Sul 2007, section 4 and appendix B), as implemented 
    ``{j, j+1}``; if none, there is no club and all entities left are divergent. Grow the
    group ``{j, ..., j+k-1}`` while ``t_k > critical_t`` (stopping at the first failure, so
    every ``t_k`` considered is above it: ``min_k t_k > -1.65``) and take as core the size
-   ``k*`` that maximises ``t_k``.
+   ``k*`` that maximises ``t_k`` (the paper; ``core_criterion = "max_abs_t"`` maximises
+   ``|t_k|`` instead, a convention found in ports of the GAUSS code).
 3. *Sieve*: each entity outside the core (above or below it in the order) joins the club if
    the log-t test of core + entity has ``t_b > c*`` (``sieve_cstar``, default 0). If the
    club then fails the log-t test, ``c*`` is raised by ``sieve_increment`` until it passes
@@ -47,14 +48,23 @@ Conventions: where R ``ConvergenceClubs`` (Sichera & Pizzuto 2019) and Stata ``p
 * trimming fraction ``r``: 1/3 (Phillips & Sul 2007, 2009; ``ConvergenceClubs``
   ``time_trim = 1/3``) rather than ``psecta``'s default ``kq = 0.3`` (``trim_fraction``);
 * rounding of ``rT``: both packages discard the first ``round(rT)`` periods and regress on
-  ``t = round(rT) + 1, ..., T`` (``trim_rule = "discard_round"``, default, rounding halves
-  up); the paper's ``t = [rT], ..., T`` with ``[.]`` the integer part is
-  ``trim_rule = "paper_floor"``. Either way ``t0 >= 2`` (``log log 1`` is undefined);
-* HAC: Newey-West (Bartlett kernel) sandwich covariance from statsmodels with
-  ``hac_maxlags`` lags, default ``floor(4 (n/100)^(2/9))`` (Newey & West 1994) for the
-  ``n`` regression points. ``ConvergenceClubs`` instead scales ``(X'X)^-1`` by a
-  quadratic-spectral long-run variance of the residuals with Andrews' (1991) AR(1)
-  bandwidth, so its t-statistics differ somewhat;
+  ``t = round(rT) + 1, ..., T``. Stata's ``round`` takes halves up
+  (``trim_rule = "discard_round"``, default); R's ``round`` takes halves to even
+  (``trim_rule = "discard_round_even"``, ``ConvergenceClubs``); they differ only when
+  ``rT`` is a half (``r = 0.3`` and ``T = 15, 35, 55, ...``). The paper's
+  ``t = [rT], ..., T`` with ``[.]`` the integer part is ``trim_rule = "paper_floor"``.
+  Always ``t0 >= 2`` (``log log 1`` is undefined);
+* HAC (``hac``): ``"qs_andrews"`` (default) is the packages' convention, from Phillips &
+  Sul's GAUSS code: ``Var(b) = LRV * [(X'X)^-1]_bb`` with ``LRV`` the quadratic-spectral
+  long-run variance of the residuals with Andrews' (1991) AR(1) plug-in bandwidth
+  ``S = 1.3221 (4 rho^2 / (1 - rho)^4 * n)^(1/5)``, no cap
+  (:func:`convergence.analysis._regression.qs_andrews_lrv` gives every formula and the
+  limits where ``rho`` is 0 or 1). ``"newey_west"`` is a Bartlett-kernel sandwich
+  ``(X'X)^-1 S (X'X)^-1`` (statsmodels) with ``hac_maxlags`` lags, default
+  ``floor(4 (n/100)^(2/9))`` (Newey & West 1994). HP-filtered series leave persistent
+  residuals, for which the two standard errors differ by a factor of 1.5-3, enough to
+  change clubs: only ``qs_andrews`` reproduces published ``psecta`` / ``ConvergenceClubs``
+  clubs;
 * ordering: by the last period (``sort_fraction = 0``, ``psecta`` ``fr(0)`` and
   ``ConvergenceClubs`` ``refCol`` = last column); ``sort_fraction > 0`` sorts by the mean
   of the last share of periods (``psecta`` ``fr()``);
@@ -90,12 +100,19 @@ import numpy as np
 import pandas as pd
 from statsmodels.tsa.filters.hp_filter import hpfilter
 
-from convergence.analysis._regression import newey_west_lags, ols_hac
+from convergence.analysis._regression import (
+    newey_west_lags,
+    ols_hac,
+    ols_qs_andrews,
+    qs_andrews_lrv,
+)
 from convergence.analysis.panel import check_matrix, drop_nonpositive
 from convergence.errors import InputError
 
 __all__ = [
     "CLUB_COLUMNS",
+    "CORE_CRITERIA",
+    "HAC_METHODS",
     "LOG_T_COLUMNS",
     "MIN_LOG_T_POINTS",
     "TRANSITION_COLUMNS",
@@ -115,7 +132,11 @@ __all__ = [
 ]
 
 #: Rules for the first period of the log-t regression (see the module doc).
-TRIM_RULES: tuple[str, ...] = ("discard_round", "paper_floor")
+TRIM_RULES: tuple[str, ...] = ("discard_round", "discard_round_even", "paper_floor")
+#: Standard errors of the log-t regression (see the module doc); the first is the default.
+HAC_METHODS: tuple[str, ...] = ("qs_andrews", "newey_west")
+#: How the core size is chosen among the growing groups; the first is the default.
+CORE_CRITERIA: tuple[str, ...] = ("max_t", "max_abs_t")
 #: Columns of ``log_t.csv``: the test on all entities, on each final club, on the divergent group.
 LOG_T_COLUMNS: tuple[str, ...] = (
     "group",
@@ -127,7 +148,9 @@ LOG_T_COLUMNS: tuple[str, ...] = (
     "converges",
     "t0",
     "n_points",
+    "hac",
     "hac_lags",
+    "hac_bandwidth",
 )
 #: Columns of ``clubs.csv``: one row per entity.
 CLUB_COLUMNS: tuple[str, ...] = ("entity", "club", "club_size", "final_rank", "initial_club")
@@ -155,11 +178,15 @@ class PhillipsSulSettings:
     trim_fraction
         ``r``, the share of early periods left out of the log-t regression (default 1/3).
     trim_rule
-        ``"discard_round"`` (default: ``t0 = round(r T) + 1``) or ``"paper_floor"``
+        ``"discard_round"`` (default: ``t0 = round(r T) + 1``, halves up, Stata),
+        ``"discard_round_even"`` (halves to even, R) or ``"paper_floor"``
         (``t0 = floor(r T)``); ``t0 >= 2`` always.
+    hac
+        Standard error of ``b``: ``"qs_andrews"`` (default; ``psecta`` and
+        ``ConvergenceClubs``) or ``"newey_west"`` (module doc).
     hac_maxlags
-        Bartlett lags of the HAC standard error; None (default) = ``floor(4 (n/100)^(2/9))``
-        for ``n`` regression points.
+        Bartlett lags of the ``newey_west`` standard error; None (default) =
+        ``floor(4 (n/100)^(2/9))`` for ``n`` regression points. Unused by ``qs_andrews``.
     critical_t
         One-sided 5 % critical value of ``t_b`` (default -1.65).
     sort_fraction
@@ -173,6 +200,9 @@ class PhillipsSulSettings:
         Largest ``c*`` tried before the club falls back to its core (default 50).
     merge_clubs
         Run the Phillips & Sul (2009) merging of adjacent clubs (default true).
+    core_criterion
+        ``"max_t"`` (default, the paper): the core size maximises ``t_k``; ``"max_abs_t"``:
+        it maximises ``|t_k|``.
     """
 
     hp_filter: bool = True
@@ -180,6 +210,7 @@ class PhillipsSulSettings:
     log_transform: bool = False
     trim_fraction: float = 1.0 / 3.0
     trim_rule: str = "discard_round"
+    hac: str = HAC_METHODS[0]
     hac_maxlags: int | None = None
     critical_t: float = -1.65
     sort_fraction: float = 0.0
@@ -187,6 +218,7 @@ class PhillipsSulSettings:
     sieve_increment: float = 0.05
     sieve_max: float = 50.0
     merge_clubs: bool = True
+    core_criterion: str = CORE_CRITERIA[0]
 
     def __post_init__(self) -> None:
         key = "phillips_sul"
@@ -198,6 +230,12 @@ class PhillipsSulSettings:
             raise InputError(
                 f"{key}.trim_rule: must be one of {TRIM_RULES}, got {self.trim_rule!r}"
             )
+        if self.core_criterion not in CORE_CRITERIA:
+            raise InputError(
+                f"{key}.core_criterion: must be one of {CORE_CRITERIA}, got {self.core_criterion!r}"
+            )
+        if self.hac not in HAC_METHODS:
+            raise InputError(f"{key}.hac: must be one of {HAC_METHODS}, got {self.hac!r}")
         if self.hac_maxlags is not None and (
             isinstance(self.hac_maxlags, bool)
             or not isinstance(self.hac_maxlags, int)
@@ -226,8 +264,12 @@ class LogTResult:
         Intercept, slope on ``log t``, its HAC standard error and ``t = b / se``.
     converges
         ``t > critical_t``.
-    t0, n_points, hac_lags
-        First ``t`` (1-based) of the regression, number of points ``T - t0 + 1`` and HAC lags.
+    t0, n_points
+        First ``t`` (1-based) of the regression and number of points ``T - t0 + 1``.
+    hac, hac_lags, hac_bandwidth
+        The standard error's method, the lags it weights (``qs_andrews``: all ``n - 2``;
+        ``newey_west``: ``hac_maxlags``) and its kernel bandwidth (``qs_andrews``: Andrews'
+        ``S``; ``newey_west``: lags + 1, where the Bartlett weight reaches 0).
     """
 
     n: int
@@ -238,7 +280,9 @@ class LogTResult:
     converges: bool
     t0: int
     n_points: int
-    hac_lags: int
+    hac: str = HAC_METHODS[0]
+    hac_lags: int = 0
+    hac_bandwidth: float = math.nan
 
 
 @dataclass(frozen=True)
@@ -320,6 +364,8 @@ def regression_start(n_periods: int, settings: PhillipsSulSettings) -> int:
     scaled = settings.trim_fraction * n_periods
     if settings.trim_rule == "discard_round":
         first = int(math.floor(scaled + 0.5)) + 1
+    elif settings.trim_rule == "discard_round_even":
+        first = round(scaled) + 1  # Python's round takes halves to even, as R's
     else:
         first = int(math.floor(scaled))
     return max(first, 2)
@@ -356,14 +402,22 @@ def _log_t(values: np.ndarray, settings: PhillipsSulSettings) -> LogTResult:
     t_index = np.arange(t0, n_periods + 1, dtype=float)
     window = dispersion[t0 - 1 :]
     if np.all(window == 0) and dispersion[0] == 0:  # identical series: converged already
-        return LogTResult(n_entities, math.nan, math.nan, 0.0, math.inf, True, t0, n_points, 0)
+        return LogTResult(
+            n_entities, math.nan, math.nan, 0.0, math.inf, True, t0, n_points, settings.hac
+        )
     with np.errstate(divide="ignore", invalid="ignore"):
         lhs = np.log(dispersion[0] / window) - 2.0 * np.log(np.log(t_index))
     if not np.all(np.isfinite(lhs)):
         return LogTResult(
-            n_entities, math.nan, math.nan, math.nan, math.nan, False, t0, n_points, 0
+            n_entities, math.nan, math.nan, math.nan, math.nan, False, t0, n_points, settings.hac
         )
-    fit = ols_hac(np.log(t_index), lhs, settings.hac_maxlags)
+    if settings.hac == "qs_andrews":
+        fit = ols_qs_andrews(np.log(t_index), lhs)
+        lags, bandwidth = n_points - 2, float(fit["bandwidth"])
+    else:
+        fit = ols_hac(np.log(t_index), lhs, settings.hac_maxlags)
+        lags = int(fit["lags"])
+        bandwidth = float(lags + 1)
     t_stat = float(fit["t"])
     return LogTResult(
         n=n_entities,
@@ -374,7 +428,9 @@ def _log_t(values: np.ndarray, settings: PhillipsSulSettings) -> LogTResult:
         converges=bool(t_stat > settings.critical_t),
         t0=t0,
         n_points=n_points,
-        hac_lags=int(fit["lags"]),
+        hac=settings.hac,
+        hac_lags=lags,
+        hac_bandwidth=bandwidth,
     )
 
 
@@ -458,10 +514,11 @@ FAST_T_TOLERANCE = 1e-6
 def _log_t_many(dispersion: np.ndarray, settings: PhillipsSulSettings) -> np.ndarray:
     """``t_b`` of the log-t regression of each row of a (groups x periods) array of ``H_t``.
 
-    The arithmetic of :func:`_log_t` (statsmodels OLS with the Bartlett HAC sandwich, no
-    small-sample correction; the same exact-fit, non-finite and identical-series cases),
-    vectorised over groups in closed form: agrees with it to rounding (about 1e-13
-    relative). Callers check that enough points remain after trimming.
+    The arithmetic of :func:`_log_t` (either standard error: the QS long-run variance, or
+    statsmodels' Bartlett HAC sandwich without small-sample correction; the same
+    exact-fit, non-finite and identical-series cases), vectorised over groups in closed
+    form: agrees with it to rounding (about 1e-13 relative). Callers check that enough
+    points remain after trimming.
     """
     n_periods = dispersion.shape[1]
     t0 = regression_start(n_periods, settings)
@@ -474,18 +531,23 @@ def _log_t_many(dispersion: np.ndarray, settings: PhillipsSulSettings) -> np.nda
     design = np.column_stack([np.ones_like(t_index), np.log(t_index)])
     inverse = np.linalg.pinv(design.T @ design)
     coef = lhs @ design @ inverse.T
-    scores = (lhs - coef @ design.T)[:, :, None] * design[None, :, :]
+    residuals = lhs - coef @ design.T
     n_points = t_index.size
-    lags = newey_west_lags(n_points) if settings.hac_maxlags is None else settings.hac_maxlags
-    middle = np.einsum("gti,gtj->gij", scores, scores)
-    for lag in range(1, min(lags, n_points - 1) + 1):
-        cross = np.einsum("gti,gtj->gij", scores[:, lag:], scores[:, :-lag])
-        middle += (1.0 - lag / (lags + 1.0)) * (cross + cross.transpose(0, 2, 1))
-    variance = np.einsum("i,gij,j->g", inverse[1], middle, inverse[1])
+    if settings.hac == "qs_andrews":
+        lrv = qs_andrews_lrv(residuals)[0]
+        variance = np.where(lrv > 0, lrv, np.where(lrv == 0, 0.0, np.nan)) * inverse[1, 1]
+    else:
+        scores = residuals[:, :, None] * design[None, :, :]
+        lags = newey_west_lags(n_points) if settings.hac_maxlags is None else settings.hac_maxlags
+        middle = np.einsum("gti,gtj->gij", scores, scores)
+        for lag in range(1, min(lags, n_points - 1) + 1):
+            cross = np.einsum("gti,gtj->gij", scores[:, lag:], scores[:, :-lag])
+            middle += (1.0 - lag / (lags + 1.0)) * (cross + cross.transpose(0, 2, 1))
+        variance = np.einsum("i,gij,j->g", inverse[1], middle, inverse[1])
     slope = coef[:, 1]
     with np.errstate(invalid="ignore"):
         se = np.sqrt(variance)
-        exact_fit = ~(se > 1e-14 * np.maximum(1.0, np.abs(slope)))
+        exact_fit = (se == 0) | (se <= 1e-14 * np.maximum(1.0, np.abs(slope)))
         t_stat = np.where(exact_fit, np.sign(slope) * np.inf, slope / np.where(exact_fit, 1, se))
     t_stat = np.where(exact_fit & (slope == 0), 0.0, t_stat)
     t_stat = np.where(finite, t_stat, np.nan)
@@ -576,11 +638,13 @@ def _find_core(
         kept = np.array(t_values)
         if kept.size == 0:
             continue
-        top = float(np.max(kept))
+        score = np.abs if settings.core_criterion == "max_abs_t" else np.asarray
+        top = float(np.max(score(kept)))
         margin = FAST_T_TOLERANCE * (1.0 + abs(top)) if math.isfinite(top) else 0.0
-        for position in np.flatnonzero(kept >= top - margin):
+        for position in np.flatnonzero(score(kept) >= top - margin):
             kept[position] = exact(int(position) + 2)
-        return list(candidates[start : start + int(np.argmax(kept == np.max(kept))) + 2])
+        scores = score(kept)
+        return list(candidates[start : start + int(np.argmax(scores == np.max(scores))) + 2])
     return None
 
 
@@ -730,7 +794,9 @@ def _result_row(group: str, result: LogTResult) -> dict[str, object]:
         "converges": result.converges,
         "t0": result.t0,
         "n_points": result.n_points,
+        "hac": result.hac,
         "hac_lags": result.hac_lags,
+        "hac_bandwidth": result.hac_bandwidth,
     }
 
 

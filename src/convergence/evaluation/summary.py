@@ -90,7 +90,9 @@ def write_summary_markdown(
     after Holm), ``dm_losses``, optionally ``versus_best`` (:func:`versus_best_sentence`)
     and ``intervals`` (:func:`interval_coverage_sentence`), ``peers`` (:func:`peer_table`),
     ``ablations`` (:func:`ablation_sentence`), ``target`` (:func:`target_sentence`),
-    ``sigma`` (:func:`sigma_section`, its own subsection) and ``notes`` (list of strings). Every number in the text comes from these mappings or from
+    ``sigma`` (:func:`sigma_section`, its own subsection), ``series``
+    (:func:`series_section`, the subsection "Convergence by series") and ``notes`` (list of
+    strings). Every number in the text comes from these mappings or from
     ``cross_summary``.
     """
     best = cross_summary.attrs.get("best") or best_per_column(
@@ -161,6 +163,8 @@ def write_summary_markdown(
             lines.append(f"- {info['target']}")
         for note in info.get("notes") or []:
             lines.append(f"- {note}")
+        if info.get("series"):
+            lines += ["", f"### Convergence by series: {dataset}", "", str(info["series"])]
         if info.get("sigma"):
             lines += ["", f"### Sigma-convergence: {dataset}", "", str(info["sigma"])]
         if info.get("data_checks"):
@@ -853,3 +857,78 @@ def sigma_section(record: Mapping[str, Any]) -> str | None:
             "spread; say which one a claim of convergence refers to."
         )
     return "\n".join(lines)
+
+
+# ------------------------------------------------ issue 25: D and each subsystem index U_k
+
+#: Divergent entities named in a "Convergence by series" line up to this many; above, counted.
+MAX_NAMED_DIVERGENT = 5
+
+
+def _plural(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
+
+
+def series_line(record: Mapping[str, Any]) -> str:
+    """One line of "Convergence by series" from one series' convergence ``provenance.json``.
+
+    ``- U_k: no overall convergence (log-t t = -12.3, critical -1.65); 3 clubs (12, 7, 3);
+    divergent: a, b; on 41 of 43 entities and all 20 periods (1990-2009).`` The t-statistic
+    is that of the row ``all`` of ``log_t.csv`` (``log_t_overall``), the club sizes come
+    from ``club_sizes`` (club 1 first), the divergent entities (club 0) are named up to
+    :data:`MAX_NAMED_DIVERGENT` and counted above, and the basis is the balanced block
+    (``sample.basis``, as the verdict opens). A series that did not run says ``not tested:
+    <reason>``; a record without the club fields (written before them) gives its verdict.
+    """
+    series = record.get("series", "D")
+    verdict = str(record.get("verdict") or "")
+    if not verdict or verdict.startswith("not tested"):
+        reason = verdict.removeprefix("not tested").lstrip(": ") or "no verdict recorded"
+        return f"- {series}: not tested: {reason.rstrip('.')}."
+    overall = record.get("log_t_overall")
+    if not overall or "club_sizes" not in record:
+        return f"- {series}: {verdict.rstrip('.')}."
+    t = float(overall.get("t", float("nan")))
+    critical = (record.get("conventions") or {}).get("phillips_sul.critical_t")
+    stats = f"log-t t = {'nan' if pd.isna(t) else f'{t:.3g}'}"
+    if critical is not None:
+        stats += f", critical {float(critical):.3g}"
+    head = "overall convergence" if overall.get("converges") else "no overall convergence"
+    sizes = [int(size) for size in record.get("club_sizes") or []]
+    clubs = (
+        f"{_plural(len(sizes), 'club', 'clubs')} ({', '.join(str(n) for n in sizes)})"
+        if sizes
+        else "no club"
+    )
+    divergent = [str(entity) for entity in record.get("divergent") or []]
+    if not divergent:
+        apart = "no divergent entity"
+    elif len(divergent) <= MAX_NAMED_DIVERGENT:
+        apart = f"divergent: {', '.join(divergent)}"
+    else:
+        apart = f"{len(divergent)} divergent entities"
+    sample = record.get("sample") or {}
+    basis = sample.get("basis") or (
+        f"{_plural(int(record.get('n_entities', 0)), 'entity', 'entities')} and "
+        f"{_plural(int(record.get('n_periods', 0)), 'period', 'periods')}"
+    )
+    return f"- {series}: {head} ({stats}); {clubs}; {apart}; on {basis}."
+
+
+def series_section(records: Sequence[Mapping[str, Any]]) -> str | None:
+    """The "Convergence by series" section of one data set: a line saying what each line
+    holds, then :func:`series_line` per convergence ``provenance.json``, D first, then
+    each subsystem index ``U_k`` in the order given. None without records."""
+    if not records:
+        return None
+    ordered = sorted(records, key=lambda record: record.get("series", "D") != "D")
+    return "\n".join(
+        [
+            "Phillips-Sul log-t test of all entities (converging unless t is below the "
+            "critical value), the clubs with their sizes, the divergent entities and the "
+            "balanced block each series rests on: D (`convergence/`), then each subsystem's "
+            "composite index U_k (`convergence/U_k/`).",
+            "",
+            *(series_line(record) for record in ordered),
+        ]
+    )

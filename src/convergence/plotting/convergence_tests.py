@@ -41,29 +41,59 @@ BAND_QUANTILES: tuple[float, ...] = (0.1, 0.25, 0.5, 0.75, 0.9)
 NAMED_ENTITIES = 2
 
 
+#: How the divergent group (club 0) is drawn apart from the clubs: grey, dashed, its bands
+#: hatched instead of filled, and last in the legend.
+DIVERGENT_STYLE = {"colour": "0.45", "ls": "--", "hatch": "////"}
+
+
 def _club_style(club: int, real: list[int]) -> tuple[object, str]:
     colours = plt.cm.tab10(np.linspace(0, 1, 10))
-    return ("0.55", "divergent") if club == 0 else (colours[real.index(club) % 10], f"club {club}")
+    if club == 0:
+        return DIVERGENT_STYLE["colour"], "divergent"
+    return colours[real.index(club) % 10], f"club {club}"
+
+
+def group_label(club: int, size: int) -> str:
+    """Legend entry of a Phillips-Sul group: ``"club 1 (n = 12)"``, ``"divergent (n = 3)"``."""
+    return f"{'divergent' if club == 0 else f'club {club}'} (n = {size})"
+
+
+def _drawing_order(clubs: list[int]) -> list[int]:
+    """Clubs 1, 2, ... first, the divergent group (club 0) last (so also last in the legend)."""
+    return [club for club in clubs if club > 0] + [club for club in clubs if club == 0]
 
 
 def _draw_bands(ax: object, table: pd.DataFrame, clubs: list[int], real: list[int]) -> None:
     """Per club: median ``h`` and the 25-75 % and 10-90 % bands across its entities; the
     entities with the highest and lowest final ``h`` drawn thin and named."""
-    for club in clubs:
+    for club in _drawing_order(clubs):
         members = table[table["club"] == club]
-        colour, name = _club_style(club, real)
+        colour, _ = _club_style(club, real)
         bands = members.groupby("t")["h"].quantile(list(BAND_QUANTILES)).unstack()
         times = bands.index.to_numpy()
         low, inner_low, median, inner_high, high = (bands[q].to_numpy() for q in BAND_QUANTILES)
-        ax.fill_between(times, low, high, color=colour, alpha=0.15, lw=0)  # type: ignore[attr-defined]
-        ax.fill_between(times, inner_low, inner_high, color=colour, alpha=0.3, lw=0)  # type: ignore[attr-defined]
+        if club == 0:  # no common path: hatched outlines, not filled bands
+            for lower, upper in ((low, high), (inner_low, inner_high)):
+                ax.fill_between(  # type: ignore[attr-defined]
+                    times,
+                    lower,
+                    upper,
+                    facecolor="none",
+                    edgecolor=colour,
+                    hatch=DIVERGENT_STYLE["hatch"],
+                    lw=0,
+                    alpha=0.5,
+                )
+        else:
+            ax.fill_between(times, low, high, color=colour, alpha=0.15, lw=0)  # type: ignore[attr-defined]
+            ax.fill_between(times, inner_low, inner_high, color=colour, alpha=0.3, lw=0)  # type: ignore[attr-defined]
         ax.plot(  # type: ignore[attr-defined]
             times,
             median,
             color=colour,
             lw=1.8,
-            ls="--" if club == 0 else "-",
-            label=f"{name} ({members['entity'].nunique()})",
+            ls=DIVERGENT_STYLE["ls"] if club == 0 else "-",
+            label=group_label(club, members["entity"].nunique()),
         )
     last = table[table["t"] == table["t"].max()].sort_values("h")
     half = max(NAMED_ENTITIES // 2, 1)
@@ -92,34 +122,31 @@ def plot_transition_paths(
     Reads ``transition.csv`` (columns ``entity, period, h, club``). Up to
     :data:`BAND_THRESHOLD` entities, one line per entity; above, per club the median and
     the 25-75 % and 10-90 % bands, with the entities of highest and lowest final ``h``
-    named. Club 0 (divergent) is grey and dashed; a horizontal line marks ``h = 1`` (the
-    cross-section mean).
+    named. Legend entries give each group's size (:func:`group_label`: ``"club 1 (n =
+    12)"``); the divergent entities (club 0) are their own group, drawn last and apart
+    (:data:`DIVERGENT_STYLE`: grey, dashed, hatched bands) and labelled ``"divergent (n =
+    3)"``. A horizontal line marks ``h = 1`` (the cross-section mean).
     """
     table = _table(transition)
     table["t"] = _time_axis(table["period"])
     clubs = sorted(int(club) for club in table["club"].dropna().unique())
     real = [club for club in clubs if club > 0]
-    colours = plt.cm.tab10(np.linspace(0, 1, 10))
     fig, ax = plt.subplots(figsize=(9, 4.5))
     banded = table["entity"].nunique() > BAND_THRESHOLD
     if banded:
         _draw_bands(ax, table, clubs, real)
-    for club in [] if banded else clubs:
+    for club in [] if banded else _drawing_order(clubs):
         members = table[table["club"] == club]
-        colour = "0.55" if club == 0 else colours[(real.index(club)) % 10]
-        label = (
-            f"divergent ({members['entity'].nunique()})"
-            if club == 0
-            else f"club {club} ({members['entity'].nunique()})"
-        )
+        colour, _ = _club_style(club, real)
+        label = group_label(club, members["entity"].nunique())
         for number, (_, group) in enumerate(members.groupby("entity")):
             ax.plot(
                 group["t"],
                 group["h"],
                 color=colour,
-                lw=0.9,
-                alpha=0.75,
-                ls="--" if club == 0 else "-",
+                lw=1.2 if club == 0 else 0.9,
+                alpha=0.9 if club == 0 else 0.75,
+                ls=DIVERGENT_STYLE["ls"] if club == 0 else "-",
                 label=label if number == 0 else None,
             )
     ax.axhline(1.0, color="black", lw=0.8)

@@ -1,17 +1,19 @@
-"""Stage of ``convergence.smk``: beta, sigma and Phillips-Sul club convergence of D, and
-their figures.
+"""Stage of ``convergence.smk``: beta, sigma and Phillips-Sul club convergence of D (rule
+``convergence``) or of one subsystem's composite index ``U_k`` (rule ``convergence_series``,
+outputs under ``convergence/<series>/``), and their figures.
 
 A data set with one entity (or too few periods) cannot be tested: its tables are written
 empty, the reason goes to the provenance (``data_checks``), the log and ``summary.md``,
 and its figures say so instead of drawing empty axes.
 
-The tests run on the block of complete, positive D that
-:func:`convergence.analysis.panel.balance_panel` keeps (missing or non-positive D costs
+The tests run on the block of complete, positive values of the series that
+:func:`convergence.analysis.panel.balance_panel` keeps (missing or non-positive values cost
 periods before entities). The provenance records that block under ``sample`` (entities and
 periods kept of the total, the span, every dropped entity with its reason, the dropped
 periods) and, when anything was dropped, a data check ``convergence_panel_trimmed``; it
 also copies the sigma trend rows of ``sigma_trend.csv`` under ``sigma_trend``, which
-``summary.md`` reports.
+``summary.md`` reports, and the Phillips-Sul outcome that its "Convergence by series"
+section reads (:func:`club_record`: ``log_t_overall``, ``club_sizes``, ``divergent``).
 """
 
 from __future__ import annotations
@@ -41,7 +43,8 @@ def _read(path: str | Path) -> pd.DataFrame:
     return pd.read_csv(path, dtype={"entity": str, "period": str})
 
 
-#: the series tested per data set (the coupling coordination degree).
+#: the series tested by default (the coupling coordination degree); rule
+#: ``convergence_series`` passes ``U_<subsystem>``.
 SERIES = "D"
 EMPTY_COLUMNS: dict[str, tuple[str, ...]] = {
     "beta": BETA_COLUMNS,
@@ -54,7 +57,7 @@ EMPTY_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 
 
-def panel_check(sample: BalancedPanel) -> dict[str, Any]:
+def panel_check(sample: BalancedPanel, series: str = SERIES) -> dict[str, Any]:
     """The data check ``convergence_panel_trimmed``: what balancing dropped and why."""
     record = sample.record()
     dropped = record["dropped_entities"]
@@ -66,8 +69,8 @@ def panel_check(sample: BalancedPanel) -> dict[str, Any]:
     return diagnostics.check(
         "convergence",
         "convergence_panel_trimmed",
-        f"Convergence tests of {SERIES} rest on {sample.basis()}: missing or non-positive "
-        f"{SERIES} (logs undefined) cost {' and '.join(lost)}. Rule "
+        f"Convergence tests of {series} rest on {sample.basis()}: missing or non-positive "
+        f"{series} (logs undefined) cost {' and '.join(lost)}. Rule "
         f"`convergence_tests.balance: {sample.rule}` (blocks of at least "
         f"{sample.min_periods} periods, `convergence_tests.min_period_share`); dropped "
         "entities and why: "
@@ -78,6 +81,25 @@ def panel_check(sample: BalancedPanel) -> dict[str, Any]:
         reasons=dropped,
         kept=sample.basis(),
     )
+
+
+def club_record(log_t: pd.DataFrame, clubs: pd.DataFrame) -> dict[str, Any]:
+    """The Phillips-Sul outcome in the provenance, so that ``summary.md`` reads one file:
+    ``log_t_overall`` (``b``, ``t``, ``converges`` of the row ``all`` of ``log_t.csv``),
+    ``club_sizes`` (entities per final club, club 1 first) and ``divergent`` (the entities
+    of club 0, in ``clubs.csv`` order)."""
+    overall = log_t[log_t["group"] == "all"].iloc[0]
+    tested = clubs.dropna(subset=["club"])
+    numbers = tested["club"].astype(int)
+    return {
+        "log_t_overall": {
+            "b": float(overall["b"]),
+            "t": float(overall["t"]),
+            "converges": bool(overall["converges"]),
+        },
+        "club_sizes": [int(n) for n in numbers[numbers > 0].value_counts().sort_index()],
+        "divergent": [str(e) for e in tested.loc[numbers == 0, "entity"]],
+    }
 
 
 def run(
@@ -94,12 +116,20 @@ def run(
     clubs_path: str | Path,
     transition_path: str | Path,
     provenance_path: str | Path,
+    series: str = SERIES,
 ) -> str:
-    """Test convergence of ``D`` across the data set's entities; return the verdict."""
+    """Test convergence of the column ``series`` of ``coupling.csv`` (``D``, or a
+    subsystem's ``U_k``) across the data set's entities; return the verdict.
+
+    Raises :class:`InputError` when ``coupling.csv`` has no such column.
+    """
     parsed = ConvergenceTestSettings.from_mapping(settings)
     coupling = _read(coupling_path)
-    # Missing D stays in the panel, so that the totals count every entity and period.
-    panel = coupling.set_index(["entity", "period"])[SERIES]
+    if series not in coupling.columns:
+        known = [c for c in coupling.columns if c == "D" or str(c).startswith("U_")]
+        raise InputError(f"{coupling_path}: no column {series!r} to test; series: {known}")
+    # Missing values stay in the panel, so that the totals count every entity and period.
+    panel = coupling.set_index(["entity", "period"])[series]
     paths = {
         "beta": beta_path,
         "points": points_path,
@@ -111,7 +141,7 @@ def run(
     }
     data_checks: list[dict[str, Any]] = []
     try:
-        result = convergence_tests(panel, parsed, series=SERIES)
+        result = convergence_tests(panel, parsed, series=series)
     except InputError as error:
         verdict = f"not tested: {error}"
         log.warning("[convergence] convergence_not_tested: %s", error)
@@ -119,7 +149,7 @@ def run(
             {
                 "stage": "convergence",
                 "code": "convergence_not_tested",
-                "message": f"convergence tests of {SERIES} skipped: {error}",
+                "message": f"convergence tests of {series} skipped: {error}",
                 "details": {"entities": sorted(panel.index.get_level_values(0).unique())},
             }
         )
@@ -130,7 +160,7 @@ def run(
     else:
         verdict = result.verdict
         if result.sample.trimmed:
-            data_checks.append(panel_check(result.sample))
+            data_checks.append(panel_check(result.sample, series))
         for warning in result.warnings:
             log.warning("[convergence] %s", warning)
             data_checks.append(
@@ -150,6 +180,7 @@ def run(
             "n_periods": result.n_periods,
             "sample": result.sample.record(),
             "sigma_trend": result.sigma_trend.to_dict(orient="records"),
+            **club_record(result.log_t, result.clubs),
         }
     for name, table in tables.items():
         write_csv_atomic(table, paths[name])
@@ -158,7 +189,7 @@ def run(
         base_record(
             stage="convergence",
             dataset=dataset,
-            series=SERIES,
+            series=series,
             data_sha256=measured.get("data_sha256"),
             config_sha256=config_hash(parsed.conventions()),
             conventions=parsed.conventions(),
@@ -168,7 +199,7 @@ def run(
         ),
         provenance_path,
     )
-    log.info("%s: %s", dataset, verdict)
+    log.info("%s, %s: %s", dataset, series, verdict)
     return verdict
 
 

@@ -41,6 +41,7 @@ from convergence.evaluation.summary import (
     metric_label,
     no_dynamics_note,
     selection_note,
+    series_section,
     sigma_section,
     target_sentence,
     write_summary_markdown,
@@ -206,6 +207,7 @@ def run_cross_summary(
     summary_md_path: str | Path,
     measure_provenance_paths: Sequence[str | Path] = (),
     convergence_provenance_paths: Sequence[str | Path] = (),
+    convergence_series_paths: Sequence[str | Path] = (),
     data_check_paths: Mapping[str, Mapping[str, str | Path]] | None = None,
     selection_paths: Sequence[str | Path] = (),
     ablations: Sequence[str] = (),
@@ -220,6 +222,10 @@ def run_cross_summary(
     configuration chosen on validation data; ``ablations`` (``evaluation.ablations``) a
     sentence on what each switched-off part costs; ``baselines`` (``evaluation.baselines``)
     the rows of the per-data-set peer table (:func:`~convergence.evaluation.summary.peer_table`).
+    ``convergence_provenance_paths`` (D's ``convergence/provenance.json``) and
+    ``convergence_series_paths`` (each subsystem index's ``convergence/U_k/provenance.json``)
+    give the section "Convergence by series"
+    (:func:`~convergence.evaluation.summary.series_section`).
     """
     summaries = [read_table(p) for p in summary_paths]
     dms = [read_table(p) for p in dm_paths]
@@ -277,12 +283,20 @@ def run_cross_summary(
             per_dataset[dataset]["notes"].append(
                 coupling_recovery_note(record["coupling_recovery"])
             )
+    by_series: dict[Any, list[dict[str, Any]]] = {}
     for path in convergence_provenance_paths:
         record = read_json(path)
         dataset = record.get("dataset")
+        by_series.setdefault(dataset, []).append(record)
         if dataset in per_dataset and record.get("verdict"):
             per_dataset[dataset]["notes"].append(convergence_sentence(record))
             per_dataset[dataset]["sigma"] = sigma_section(record)
+    for path in convergence_series_paths:
+        record = read_json(path)
+        by_series.setdefault(record.get("dataset"), []).append(record)
+    for dataset, records in by_series.items():
+        if dataset in per_dataset:
+            per_dataset[dataset]["series"] = series_section(records)
     selection_checks: dict[str, list[Any]] = {}
     for path in selection_paths:
         record = read_json(path)
