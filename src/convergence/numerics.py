@@ -6,8 +6,9 @@ in different orders and train different networks from the same seed; one early-s
 epoch or one selection decision later the difference is a different model (issue 22).
 With ``numerics.isa: avx2`` (the default) every library is capped at AVX2, which every
 x86-64 CPU of the last decade offers, so that they compute the same numbers (checked on
-one host at every level it offers above AVX2 and on emulated Intel and AMD AVX2 CPUs;
-not yet on a second real machine, see ``benchmarks/results/numerics_pin.md``):
+one host at every level it offers above AVX2 and on emulated Intel and AMD AVX2 CPUs, see
+``benchmarks/results/numerics_pin.md``; two real CPU models, an AMD EPYC and an Intel
+Xeon, still differed in some predictions: README, Reproducibility):
 
 =========================  ================  ================================================
 variable                   pinned value      what it caps
