@@ -11,6 +11,15 @@ rule baselines:
         predictions=f"{RESULTS}/{{dataset}}/baselines/predictions.csv",
         scales=f"{RESULTS}/{{dataset}}/baselines/scales.csv",
         run=f"{RESULTS}/{{dataset}}/baselines/run.json",
+    log:
+        f"{RESULTS}/logs/baselines/{{dataset}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/baselines/{{dataset}}.tsv"
+    conda:
+        "../../envs/convergence.yaml"
+    resources:
+        runtime=60,
+        mem_mb=4000,
     params:
         spec=dataset_spec,
         measures=config["measures"],
@@ -22,14 +31,5 @@ rule baselines:
         results_dir=lambda wildcards, output: str(Path(output.predictions).parents[2]),
         numerics=config["numerics"]["isa"],
         code=fingerprint("baselines"),
-    log:
-        f"{RESULTS}/logs/baselines/{{dataset}}.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/baselines/{{dataset}}.tsv"
-    resources:
-        runtime=60,
-        mem_mb=4000,
-    conda:
-        "../../envs/convergence.yaml"
     script:
         "../scripts/baselines.py"

@@ -30,7 +30,9 @@ SEEDS = config["seeds"]
 # computes, so the jobs' params leave it out: turning it on or off reruns no D job.
 CONVERGENCE_TESTS = ConvergenceTestSettings.from_mapping(config["convergence_tests"])
 CONVERGENCE_PARAMS = {
-    key: value for key, value in config["convergence_tests"].items() if key != "subsystems"
+    key: value
+    for key, value in config["convergence_tests"].items()
+    if key != "subsystems"
 }
 # Outputs of one series' convergence tests (rule convergence_series); D's are one level up.
 SERIES_DIR = f"{RESULTS}/{{dataset}}/convergence/{{series}}"
@@ -147,7 +149,9 @@ def reference_checkpoints(wildcards):
 def evaluation_targets(dataset):
     base = f"{RESULTS}/{dataset}"
     figures = [*EVALUATION_FIGURES, *SCENARIO_FIGURES]
-    return [f"{base}/evaluation/summary.csv"] + [f"{base}/figures/{name}.png" for name in figures]
+    return [f"{base}/evaluation/summary.csv"] + [
+        f"{base}/figures/{name}.png" for name in figures
+    ]
 
 
 def all_targets():
@@ -157,9 +161,14 @@ def all_targets():
     for dataset in DATASETS:
         targets += measure_targets(dataset)
         if config["train_models"]:
-            targets += train_outputs(dataset, "predictions") + evaluation_targets(dataset)
+            targets += train_outputs(dataset, "predictions") + evaluation_targets(
+                dataset
+            )
     if config["train_models"]:
-        targets += [f"{RESULTS}/summary.md", f"{RESULTS}/evaluation/experiment_scores.png"]
+        targets += [
+            f"{RESULTS}/summary.md",
+            f"{RESULTS}/evaluation/experiment_scores.png",
+        ]
     return targets
 
 
@@ -179,6 +188,10 @@ def reference_reuse(wildcards):
         return {}
     return {
         "reference_runs": train_outputs(wildcards.dataset, "run", [REFERENCE]),
-        "reference_predictions": train_outputs(wildcards.dataset, "predictions", [REFERENCE]),
-        "reference_curves": TRAIN_CURVES.format(dataset=wildcards.dataset, model=REFERENCE),
+        "reference_predictions": train_outputs(
+            wildcards.dataset, "predictions", [REFERENCE]
+        ),
+        "reference_curves": TRAIN_CURVES.format(
+            dataset=wildcards.dataset, model=REFERENCE
+        ),
     }

@@ -22,15 +22,15 @@ rule convergence:
         clubs=f"{RESULTS}/{{dataset}}/convergence/clubs.csv",
         transition=f"{RESULTS}/{{dataset}}/convergence/transition.csv",
         provenance=f"{RESULTS}/{{dataset}}/convergence/provenance.json",
-    params:
-        settings=CONVERGENCE_PARAMS,
-        code=fingerprint("convergence"),
     log:
         f"{RESULTS}/logs/convergence/{{dataset}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/convergence/{{dataset}}.tsv"
     conda:
         "../../envs/convergence.yaml"
+    params:
+        settings=CONVERGENCE_PARAMS,
+        code=fingerprint("convergence"),
     script:
         "../scripts/convergence.py"
 
@@ -55,17 +55,17 @@ rule convergence_series:
         clubs=f"{SERIES_DIR}/clubs.csv",
         transition=f"{SERIES_DIR}/transition.csv",
         provenance=f"{SERIES_DIR}/provenance.json",
-    wildcard_constraints:
-        series="U_[^/]+",
-    params:
-        settings=CONVERGENCE_PARAMS,
-        code=fingerprint("convergence"),
     log:
         f"{RESULTS}/logs/convergence_series/{{dataset}}/{{series}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/convergence_series/{{dataset}}/{{series}}.tsv"
+    wildcard_constraints:
+        series="U_[^/]+",
     conda:
         "../../envs/convergence.yaml"
+    params:
+        settings=CONVERGENCE_PARAMS,
+        code=fingerprint("convergence"),
     script:
         "../scripts/convergence.py"
 
@@ -87,16 +87,16 @@ rule figure_convergence:
             subcategory="{dataset}",
         ),
         pdf=f"{RESULTS}/{{dataset}}/figures/{{figure}}.pdf",
-    wildcard_constraints:
-        figure="|".join(CONVERGENCE_FIGURES),
-    params:
-        figure=lambda wildcards: wildcards.figure,
-        code=fingerprint("convergence"),
     log:
         f"{RESULTS}/logs/figures/{{figure}}_{{dataset}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/figures/{{figure}}_{{dataset}}.tsv"
+    wildcard_constraints:
+        figure="|".join(CONVERGENCE_FIGURES),
     conda:
         "../../envs/convergence.yaml"
+    params:
+        figure=lambda wildcards: wildcards.figure,
+        code=fingerprint("convergence"),
     script:
         "../scripts/figure_convergence.py"

@@ -22,17 +22,17 @@ rule evaluate:
         leader=f"{RESULTS}/{{dataset}}/evaluation/leader_tests.csv",
         intervals=f"{RESULTS}/{{dataset}}/evaluation/intervals.csv",
         provenance=f"{RESULTS}/{{dataset}}/evaluation/provenance.json",
-    params:
-        grade_scale=config["measures"]["grades"],
-        reference=REFERENCE,
-        training=training_cfg,
-        code=fingerprint("evaluate"),
     log:
         f"{RESULTS}/logs/evaluate/{{dataset}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/evaluate/{{dataset}}.tsv"
     conda:
         "../../envs/convergence.yaml"
+    params:
+        grade_scale=config["measures"]["grades"],
+        reference=REFERENCE,
+        training=training_cfg,
+        code=fingerprint("evaluate"),
     script:
         "../scripts/evaluate.py"
 
@@ -64,17 +64,17 @@ rule cross_summary:
         table_md=f"{RESULTS}/evaluation/cross_dataset.md",
         table_tex=f"{RESULTS}/evaluation/cross_dataset.tex",
         summary_md=f"{RESULTS}/summary.md",
-    params:
-        reference=REFERENCE,
-        ablations=config["evaluation"]["ablations"],
-        baselines=config["evaluation"]["baselines"],
-        datasets=DATASETS,
-        code=fingerprint("evaluate"),
     log:
         f"{RESULTS}/logs/evaluate/cross_summary.log",
     benchmark:
         f"{RESULTS}/benchmarks/evaluate/cross_summary.tsv"
     conda:
         "../../envs/convergence.yaml"
+    params:
+        reference=REFERENCE,
+        ablations=config["evaluation"]["ablations"],
+        baselines=config["evaluation"]["baselines"],
+        datasets=DATASETS,
+        code=fingerprint("evaluate"),
     script:
         "../scripts/cross_summary.py"

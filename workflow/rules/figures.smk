@@ -1,5 +1,6 @@
 # Figures of the descriptive measures: one rule, one figure per job, reading measure tables.
 
+
 rule figure_measures:
     """Trajectories of D, entity x period heatmap, grade distribution, structural convergence."""
     input:
@@ -17,16 +18,16 @@ rule figure_measures:
             subcategory="{dataset}",
         ),
         pdf=f"{RESULTS}/{{dataset}}/figures/{{figure}}.pdf",
-    wildcard_constraints:
-        figure="|".join(MEASURE_FIGURES),
-    params:
-        figure=lambda wildcards: wildcards.figure,
-        code=fingerprint("figures"),
     log:
         f"{RESULTS}/logs/figures/{{figure}}_{{dataset}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/figures/{{figure}}_{{dataset}}.tsv"
+    wildcard_constraints:
+        figure="|".join(MEASURE_FIGURES),
     conda:
         "../../envs/convergence.yaml"
+    params:
+        figure=lambda wildcards: wildcards.figure,
+        code=fingerprint("figures"),
     script:
         "../scripts/figures.py"

@@ -5,7 +5,9 @@ rule figure_forecasts:
     """Forecast vs actual for a few informative entities (or datasets.<name>.figure_entities),
     all origins: reference model and naive."""
     input:
-        predictions=lambda wildcards: train_outputs(wildcards.dataset, "predictions", [REFERENCE]),
+        predictions=lambda wildcards: train_outputs(
+            wildcards.dataset, "predictions", [REFERENCE]
+        ),
         baselines=rules.baselines.output.predictions,
     output:
         png=report(
@@ -15,17 +17,17 @@ rule figure_forecasts:
             subcategory="{dataset}",
         ),
         pdf=f"{RESULTS}/{{dataset}}/figures/forecasts.pdf",
-    params:
-        figure="forecasts",
-        options={"reference": REFERENCE},
-        spec=dataset_spec,
-        code=fingerprint("figures_evaluation"),
     log:
         f"{RESULTS}/logs/figures/forecasts_{{dataset}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/figures/forecasts_{{dataset}}.tsv"
     conda:
         "../../envs/convergence.yaml"
+    params:
+        figure="forecasts",
+        options={"reference": REFERENCE},
+        spec=dataset_spec,
+        code=fingerprint("figures_evaluation"),
     script:
         "../scripts/figures_evaluation.py"
 
@@ -46,8 +48,14 @@ rule figure_evaluation:
             subcategory="{dataset}",
         ),
         pdf=f"{RESULTS}/{{dataset}}/figures/{{figure}}.pdf",
+    log:
+        f"{RESULTS}/logs/figures/{{figure}}_{{dataset}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/figures/{{figure}}_{{dataset}}.tsv"
     wildcard_constraints:
         figure="|".join(name for name in EVALUATION_FIGURES if name != "forecasts"),
+    conda:
+        "../../envs/convergence.yaml"
     params:
         figure=lambda wildcards: wildcards.figure,
         options=lambda wildcards: (
@@ -56,12 +64,6 @@ rule figure_evaluation:
             else {}
         ),
         code=fingerprint("figures_evaluation"),
-    log:
-        f"{RESULTS}/logs/figures/{{figure}}_{{dataset}}.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/figures/{{figure}}_{{dataset}}.tsv"
-    conda:
-        "../../envs/convergence.yaml"
     script:
         "../scripts/figures_evaluation.py"
 
@@ -77,15 +79,15 @@ rule figure_experiment_scores:
             category="Evaluation",
         ),
         pdf=f"{RESULTS}/evaluation/experiment_scores.pdf",
-    params:
-        figure="experiment_scores",
-        code=fingerprint("figures_evaluation"),
     log:
         f"{RESULTS}/logs/figures/experiment_scores.log",
     benchmark:
         f"{RESULTS}/benchmarks/figures/experiment_scores.tsv"
     conda:
         "../../envs/convergence.yaml"
+    params:
+        figure="experiment_scores",
+        code=fingerprint("figures_evaluation"),
     script:
         "../scripts/figures_evaluation.py"
 
@@ -106,16 +108,16 @@ rule figure_scenarios:
             subcategory="{dataset}",
         ),
         pdf=f"{RESULTS}/{{dataset}}/figures/{{figure}}.pdf",
-    wildcard_constraints:
-        figure="|".join(SCENARIO_FIGURES),
-    params:
-        figure=lambda wildcards: wildcards.figure,
-        code=fingerprint("figures_evaluation"),
     log:
         f"{RESULTS}/logs/figures/{{figure}}_{{dataset}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/figures/{{figure}}_{{dataset}}.tsv"
+    wildcard_constraints:
+        figure="|".join(SCENARIO_FIGURES),
     conda:
         "../../envs/convergence.yaml"
+    params:
+        figure=lambda wildcards: wildcards.figure,
+        code=fingerprint("figures_evaluation"),
     script:
         "../scripts/figures_evaluation.py"

@@ -5,18 +5,18 @@ rule ingest:
     output:
         canonical=f"{RESULTS}/{{dataset}}/ingest/canonical.csv",
         provenance=f"{RESULTS}/{{dataset}}/ingest/provenance.json",
-    params:
-        name=lambda wildcards: wildcards.dataset,
-        spec=dataset_spec,
-        code=fingerprint("ingest"),
     log:
         f"{RESULTS}/logs/ingest/{{dataset}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/ingest/{{dataset}}.tsv"
+    conda:
+        "../../envs/convergence.yaml"
     resources:
         runtime=10,
         mem_mb=2000,
-    conda:
-        "../../envs/convergence.yaml"
+    params:
+        name=lambda wildcards: wildcards.dataset,
+        spec=dataset_spec,
+        code=fingerprint("ingest"),
     script:
         "../scripts/ingest.py"

@@ -17,18 +17,18 @@ rule measure:
         structure=f"{RESULTS}/{{dataset}}/measure/structure_convergence.csv",
         pairs=f"{RESULTS}/{{dataset}}/measure/structure_pairs.parquet",
         provenance=f"{RESULTS}/{{dataset}}/measure/provenance.json",
-    params:
-        spec=dataset_spec,
-        measures=config["measures"],
-        code=fingerprint("measure"),
     log:
         f"{RESULTS}/logs/measure/{{dataset}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/measure/{{dataset}}.tsv"
+    conda:
+        "../../envs/convergence.yaml"
     resources:
         runtime=20,
         mem_mb=4000,
-    conda:
-        "../../envs/convergence.yaml"
+    params:
+        spec=dataset_spec,
+        measures=config["measures"],
+        code=fingerprint("measure"),
     script:
         "../scripts/measure.py"

@@ -5,18 +5,18 @@ rule normalize:
     output:
         normalized=f"{RESULTS}/{{dataset}}/normalize/normalized.csv",
         model=f"{RESULTS}/{{dataset}}/normalize/measurement_model.json",
-    params:
-        spec=dataset_spec,
-        measures=config["measures"],
-        code=fingerprint("normalize"),
     log:
         f"{RESULTS}/logs/normalize/{{dataset}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/normalize/{{dataset}}.tsv"
+    conda:
+        "../../envs/convergence.yaml"
     resources:
         runtime=10,
         mem_mb=2000,
-    conda:
-        "../../envs/convergence.yaml"
+    params:
+        spec=dataset_spec,
+        measures=config["measures"],
+        code=fingerprint("normalize"),
     script:
         "../scripts/normalize.py"

@@ -14,20 +14,22 @@ rule scenarios:
         ),
         attribution=f"{RESULTS}/{{dataset}}/scenarios/attribution.csv",
         provenance=f"{RESULTS}/{{dataset}}/scenarios/provenance.json",
-    params:
-        spec=dataset_spec,
-        measures=config["measures"],
-        training_cfg=training_cfg,
-        model=REFERENCE,
-        checkpoint_dirs=reference_checkpoints,
-        scenarios=lambda wildcards: config["evaluation"]["scenarios"].get(wildcards.dataset, []),
-        numerics=config["numerics"]["isa"],
-        code=fingerprint("scenarios"),
     log:
         f"{RESULTS}/logs/scenarios/{{dataset}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/scenarios/{{dataset}}.tsv"
     conda:
         "../../envs/convergence.yaml"
+    params:
+        spec=dataset_spec,
+        measures=config["measures"],
+        training_cfg=training_cfg,
+        model=REFERENCE,
+        checkpoint_dirs=reference_checkpoints,
+        scenarios=lambda wildcards: config["evaluation"]["scenarios"].get(
+            wildcards.dataset, []
+        ),
+        numerics=config["numerics"]["isa"],
+        code=fingerprint("scenarios"),
     script:
         "../scripts/scenarios.py"

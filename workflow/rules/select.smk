@@ -14,6 +14,17 @@ rule select:
         ranking=f"{RESULTS}/{{dataset}}/selection/ranking.csv",
         ranking_md=f"{RESULTS}/{{dataset}}/selection/ranking.md",
         ranking_tex=f"{RESULTS}/{{dataset}}/selection/ranking.tex",
+    log:
+        f"{RESULTS}/logs/select/{{dataset}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/select/{{dataset}}.tsv"
+    conda:
+        "../../envs/convergence.yaml"
+    threads: config["training"]["threads"]
+    resources:
+        gpu=config["training"]["gpus_per_job"],
+        runtime=60,
+        mem_mb=4000,
     params:
         spec=dataset_spec,
         measures=config["measures"],
@@ -32,16 +43,5 @@ rule select:
         results_dir=lambda wildcards, output: str(Path(output.choice).parents[2]),
         numerics=config["numerics"]["isa"],
         code=fingerprint("select"),
-    log:
-        f"{RESULTS}/logs/select/{{dataset}}.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/select/{{dataset}}.tsv"
-    threads: config["training"]["threads"]
-    resources:
-        gpu=config["training"]["gpus_per_job"],
-        runtime=60,
-        mem_mb=4000,
-    conda:
-        "../../envs/convergence.yaml"
     script:
         "../scripts/select.py"

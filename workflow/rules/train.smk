@@ -17,6 +17,17 @@ rule train:
         run=seed_outputs("run"),
         checkpoints=directory(seed_outputs("checkpoints")),
         curves=TRAIN_CURVES,
+    log:
+        f"{RESULTS}/logs/train/{{dataset}}_{{model}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/train/{{dataset}}_{{model}}.tsv"
+    conda:
+        "../../envs/convergence.yaml"
+    threads: config["training"]["threads"]
+    resources:
+        gpu=config["training"]["gpus_per_job"],
+        runtime=120,
+        mem_mb=4000,
     params:
         spec=dataset_spec,
         measures=config["measures"],
@@ -26,19 +37,10 @@ rule train:
         seeds=SEEDS,
         tracking_uri=config["tracking"]["uri"],
         # results/<dataset>/models/<model>/seed<seed>/predictions.csv -> results
-        results_dir=lambda wildcards, output: str(Path(output.predictions[0]).parents[4]),
+        results_dir=lambda wildcards, output: str(
+            Path(output.predictions[0]).parents[4]
+        ),
         numerics=config["numerics"]["isa"],
         code=fingerprint("train"),
-    log:
-        f"{RESULTS}/logs/train/{{dataset}}_{{model}}.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/train/{{dataset}}_{{model}}.tsv"
-    threads: config["training"]["threads"]
-    resources:
-        gpu=config["training"]["gpus_per_job"],
-        runtime=120,
-        mem_mb=4000,
-    conda:
-        "../../envs/convergence.yaml"
     script:
         "../scripts/train.py"
