@@ -67,6 +67,7 @@ class TrainingSettings:
     deterministic: bool
     refit: bool
     warm_start: bool
+    vectorise_seeds: bool
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> TrainingSettings:

@@ -153,7 +153,30 @@ def run(
     # One job = one process: honour the threads Snakemake gave it, under the pinned numerics.
     numerics = enter_job(numerics_isa, settings.threads)
     seed_runs: dict[str, str] = {}  # parent run id -> its tracking URI
-    for position, seed in enumerate(seeds):
+    if settings.vectorise_seeds:
+        # Every seed at once, as one vectorised ensemble; the same outputs per seed.
+        seed_runs = _train_ensemble(
+            dataset=dataset,
+            model_name=model_name,
+            model=model,
+            records=[
+                _seed_record(
+                    dataset, model_name, seed, model_cfg, choice, training_choice, settings
+                )
+                for seed in seeds
+            ],
+            settings=settings,
+            seeds=seeds,
+            inputs=inputs,
+            numerics=numerics,
+            tracking_uri=tracking_uri,
+            results_dir=results_dir,
+            experiments_path=experiments_path,
+            predictions_paths=predictions_paths,
+            run_json_paths=run_json_paths,
+            checkpoint_dirs=checkpoint_dirs,
+        )
+    for position, seed in enumerate([] if settings.vectorise_seeds else seeds):
         started = time.perf_counter()
         record = _seed_record(
             dataset, model_name, seed, model_cfg, choice, training_choice, settings
@@ -212,6 +235,90 @@ def run(
             Path(curves_path),
         )
         _log_to_runs(seed_runs, curves_path)
+
+
+def _train_ensemble(
+    *,
+    dataset: str,
+    model_name: str,
+    model: ModelSettings,
+    records: Sequence[Mapping[str, Any]],
+    settings: TrainingSettings,
+    seeds: Sequence[int],
+    inputs: Any,
+    numerics: Mapping[str, Any],
+    tracking_uri: str | None,
+    results_dir: str | Path,
+    experiments_path: str | Path,
+    predictions_paths: Sequence[str | Path],
+    run_json_paths: Sequence[str | Path],
+    checkpoint_dirs: Sequence[str | Path],
+) -> dict[str, str]:
+    """Train every seed as one member of a vectorised ensemble (``training.vectorise_seeds``).
+
+    Each seed gets what the sequential loop gives it: its parent run (open for the whole
+    fit, all S at once), predictions CSV, checkpoints and ``run.json``; params and
+    ``run.json`` add ``seed_ensemble`` (``members``, ``seeds``), the parent run the tag
+    ``ensemble_members``. Returns parent run id -> tracking URI.
+    """
+    from contextlib import ExitStack
+
+    from convergence.training.ensemble_backtest import train_and_backtest_ensemble
+
+    ensemble = {"members": len(seeds), "seeds": [int(seed) for seed in seeds]}
+    started = time.perf_counter()
+    with ExitStack() as stack:
+        jobs = [
+            stack.enter_context(
+                tracked_job(
+                    dataset=dataset,
+                    model=model_name,
+                    run_name=f"{model_name}-seed{seed}",
+                    inputs=inputs,
+                    params={**record, "seed_ensemble": ensemble},
+                    tracking_uri=tracking_uri,
+                    results_dir=results_dir,
+                    experiments_path=experiments_path,
+                    numerics=numerics,
+                    seed=str(seed),
+                    ensemble_members=str(len(seeds)),
+                )
+            )
+            for seed, record in zip(seeds, records, strict=True)
+        ]
+        log.info("fixed cost: %.2f s from process start to the first fold", _uptime())
+        frames = train_and_backtest_ensemble(
+            dataset=dataset,
+            wide=inputs.wide,
+            mspec=inputs.mspec,
+            model_name=model_name,
+            model=model,
+            settings=settings,
+            seeds=seeds,
+            out_dirs=[Path(folder) for folder in checkpoint_dirs],
+            trackings=[job.context for job in jobs],
+        )
+        for job, predictions, path in zip(jobs, frames, predictions_paths, strict=True):
+            write_csv_atomic(predictions, path)
+            _log_to_runs({job.run_id: job.context.uri}, path)
+    for job, record, predictions, path, folder in zip(
+        jobs, records, frames, run_json_paths, checkpoint_dirs, strict=True
+    ):
+        job.write_run_json(
+            path,
+            **record,
+            seed_ensemble=ensemble,
+            checkpoint_dir=str(folder),
+            n_predictions=len(predictions),
+            folds=sorted(int(k) for k in predictions["fold"].unique()),
+        )
+    log.info(
+        "seeds %s as one ensemble: %d predictions each in %.1f s",
+        list(seeds),
+        len(frames[0]) if frames else 0,
+        time.perf_counter() - started,
+    )
+    return {job.run_id: job.context.uri for job in jobs}
 
 
 def _seed_record(

@@ -38,6 +38,15 @@ class EpochShuffle:
         return torch.randperm(n, generator=generator).to(device)
 
 
+def batch_bounds(n: int, batch_size: int, world_size: int = 1) -> list[tuple[int, int]]:
+    """``(start, stop)`` of every batch of ``n`` windows; a trailing batch too small to give
+    every rank two windows is merged into the previous one (see :class:`DeviceBatches`)."""
+    starts = list(range(0, n, batch_size))
+    if len(starts) > 1 and n - starts[-1] < 2 * world_size:
+        starts.pop()
+    return [(s, starts[i + 1] if i + 1 < len(starts) else n) for i, s in enumerate(starts)]
+
+
 class DeviceBatches:
     """Iterable of batches sliced from tensors already on their device.
 
@@ -77,13 +86,7 @@ class DeviceBatches:
         self.sampler = EpochShuffle(seed)
         # Lightning inspects ``sampler``/``batch_sampler`` like a DataLoader's.
         self.batch_sampler = None
-        n = x.shape[0]
-        starts = list(range(0, n, batch_size))
-        if len(starts) > 1 and n - starts[-1] < 2 * world_size:
-            starts.pop()
-        self._bounds = [
-            (s, starts[i + 1] if i + 1 < len(starts) else n) for i, s in enumerate(starts)
-        ]
+        self._bounds = batch_bounds(x.shape[0], batch_size, world_size)
 
     def __len__(self) -> int:
         return len(self._bounds)
