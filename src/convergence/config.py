@@ -1,16 +1,22 @@
 """Load and validate the pipeline configuration against its JSON schema.
 
-The schema (``workflow/schemas/config.schema.yaml``) is strict: every level has
+The schema ships inside the package (``convergence/schemas/config.schema.yaml``, read
+with :mod:`importlib.resources`, so an installed wheel finds it; the workflow's
+``workflow/schemas/config.schema.yaml`` is a link to it). It is strict: every level has
 ``additionalProperties: false`` so a misspelt key fails at start-up with its path
-instead of later as a missing file. Defaults from the schema are filled in.
+instead of later as a missing file. Defaults from the schema are filled in, and
+:func:`schema_default` gives code outside the validated config the same defaults.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import json
 from collections.abc import Mapping
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +25,8 @@ import yaml
 
 from convergence.errors import ConfigError
 
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+#: The config schema, package data of ``convergence`` (a file in a wheel or a source tree).
+SCHEMA_RESOURCE: Traversable = resources.files("convergence") / "schemas" / "config.schema.yaml"
 
 
 def _key_path(path: Any) -> str:
@@ -49,10 +56,32 @@ def _fill_defaults(instance: Any, schema: Mapping[str, Any], root: Mapping[str, 
                 _fill_defaults(value, extra, root)
 
 
-def load_schema(path: Path = SCHEMA_PATH) -> dict[str, Any]:
-    """Read the YAML JSON-schema."""
-    with open(path, encoding="utf-8") as handle:
-        return yaml.safe_load(handle)
+def load_schema(path: Path | Traversable = SCHEMA_RESOURCE) -> dict[str, Any]:
+    """Read the YAML JSON-schema (the package's own unless ``path`` is given)."""
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+@functools.cache
+def _package_schema() -> dict[str, Any]:
+    return load_schema()
+
+
+def schema_default(pointer: str) -> Any:
+    """Default of one key of the package's schema, by dotted path.
+
+    ``"training.batch_size"`` is a top-level section's key; ``"$defs.model.dropout"`` a
+    key of a shared definition. Raises :class:`KeyError` for a key without a default.
+    The schema is read once per process; each call returns a fresh copy.
+    """
+    node: Any = _package_schema()
+    parts = pointer.split(".")
+    if parts[0] == "$defs":
+        node, parts = node["$defs"][parts[1]], parts[2:]
+    for part in parts:
+        node = node["properties"][part]
+    if "default" not in node:
+        raise KeyError(f"config schema key {pointer!r} has no default")
+    return copy.deepcopy(node["default"])
 
 
 def _coerce_command_line_values(config: dict[str, Any]) -> dict[str, Any]:

@@ -1,4 +1,10 @@
-"""Provenance records that travel with every table: config hash, data sha256, code version."""
+"""Provenance records that travel with every table: config hash, data sha256, code version.
+
+The repository root (for the git commit and for data paths relative to the project) is an
+explicit setting: :func:`project_root` reads ``CONVERGENCE_ROOT``, else uses the source
+checkout the package was imported from, else the working directory (an installed wheel
+run from a project folder). Outside a git work tree the commit is ``"unknown"``.
+"""
 
 from __future__ import annotations
 
@@ -10,18 +16,39 @@ import importlib.metadata
 import json
 import os
 import subprocess
-import tempfile
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import convergence
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+# Re-exported for imports that predate convergence.atomic (stages/train.py).
+from convergence.atomic import write_json_atomic as write_json_atomic
+
+#: environment variable that names the repository root explicitly.
+ROOT_VARIABLE = "CONVERGENCE_ROOT"
 
 
-def git_state(root: Path = PROJECT_ROOT) -> dict[str, Any]:
-    """Current commit and whether the work tree has uncommitted changes."""
+def project_root() -> Path:
+    """The project (repository) root: ``$CONVERGENCE_ROOT``, else the source checkout this
+    package was imported from (``src/convergence`` two levels below a ``Snakefile``),
+    else the current working directory."""
+    explicit = os.environ.get(ROOT_VARIABLE)
+    if explicit:
+        return Path(explicit).resolve()
+    checkout = Path(__file__).resolve().parents[2]
+    if (checkout / "Snakefile").is_file() and (checkout / "src" / "convergence").is_dir():
+        return checkout
+    return Path.cwd()
+
+
+#: the root at import time (scripts and tests; library code calls :func:`project_root`).
+PROJECT_ROOT = project_root()
+
+
+def git_state(root: Path | None = None) -> dict[str, Any]:
+    """Current commit and whether the work tree at ``root`` (default :func:`project_root`)
+    has uncommitted changes; ``"unknown"`` outside a git work tree or without git."""
+    root = project_root() if root is None else root
     try:
         commit = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True
@@ -51,42 +78,6 @@ def base_record(**fields: Any) -> dict[str, Any]:
     }
     record.update(fields)
     return record
-
-
-def umask_file_mode() -> int:
-    """The mode a newly created file gets from ``open()``: ``0o666 & ~umask``."""
-    # The umask can only be read by setting it; set it straight back.
-    current = os.umask(0o022)
-    os.umask(current)
-    return 0o666 & ~current
-
-
-def publish_atomic(temporary: Path | str, target: Path | str) -> None:
-    """Give ``temporary`` the umask's file mode, then move it over ``target`` in one step.
-
-    :func:`tempfile.mkstemp` creates files with mode 0600 whatever the umask; without the
-    ``chmod`` every table and JSON would be private to its owner, unlike the figures.
-    """
-    os.chmod(temporary, umask_file_mode())
-    os.replace(temporary, target)
-
-
-def write_json_atomic(data: Mapping[str, Any], path: str | Path) -> None:
-    """Write JSON through a temporary file so a crash leaves no partial file.
-
-    The file gets the mode the umask gives new files (``0o666 & ~umask``).
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=2, sort_keys=True, default=str)
-            handle.write("\n")
-        publish_atomic(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def read_json(path: str | Path) -> dict[str, Any]:

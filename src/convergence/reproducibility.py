@@ -31,7 +31,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from convergence.data.canonical import write_text_atomic
+from convergence.atomic import write_text_atomic
 from convergence.numerics import PINNED_ENVIRONMENT, host_cpu
 from convergence.provenance import PROJECT_ROOT, git_state
 

@@ -1,6 +1,6 @@
 """Typed settings, one object per config section, built once from the validated config.
 
-Every default lives in the config schema (``workflow/schemas/config.schema.yaml``): the
+Every default lives in the config schema (``convergence/schemas/config.schema.yaml``): the
 schema gives each key its description and default, :func:`convergence.config.validate_config`
 fills them in, and the objects here are built from that filled config. Code that is called
 with a partial mapping (a test, a REPL session) gets the same defaults from the schema through
@@ -123,8 +123,8 @@ class ModelSettings:
     penalty: str
     penalty_lambda: float
     penalty_alpha: float
-    input_mode: str = "levels"
-    scaling: str = "standard"
+    input_mode: str
+    scaling: str
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> ModelSettings:

@@ -19,7 +19,7 @@ from convergence.analysis.convergence_tests import (
 from convergence.analysis.panel import balance_panel
 from convergence.analysis.phillips_sul import PhillipsSulSettings, min_periods
 from convergence.analysis.sigma import SIGMA_TREND_MEASURES, SigmaSettings, sigma_trend
-from convergence.data.canonical import write_csv_atomic
+from convergence.atomic import write_csv_atomic
 from convergence.diagnostics import DATA_CHECKS_KEY
 from convergence.evaluation.summary import convergence_sentence, p_text, sigma_section
 from convergence.stages.convergence import run as run_convergence

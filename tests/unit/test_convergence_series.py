@@ -18,8 +18,8 @@ from matplotlib.colors import to_hex
 
 from convergence.analysis.convergence_tests import ConvergenceTestSettings
 from convergence.analysis.phillips_sul import LOG_T_COLUMNS
+from convergence.atomic import write_csv_atomic
 from convergence.config import config_hash
-from convergence.data.canonical import write_csv_atomic
 from convergence.diagnostics import DATA_CHECKS_KEY
 from convergence.errors import ConfigError, InputError
 from convergence.evaluation.summary import (

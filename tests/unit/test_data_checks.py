@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from convergence.data.canonical import write_csv_atomic
+from convergence.atomic import write_csv_atomic
 from convergence.data.ingest import ingest_dataset
 from convergence.diagnostics import DATA_CHECKS_KEY, DataCheck, data_checks_markdown, report
 from convergence.errors import ConfigError, DataFileError, InputError

@@ -14,10 +14,9 @@ import pandas as pd
 import pytest
 import yaml
 
+from convergence.atomic import write_csv_atomic, write_json_atomic, write_text_atomic
 from convergence.config import validate_config
-from convergence.data.canonical import write_csv_atomic, write_text_atomic
 from convergence.errors import ConfigError
-from convergence.provenance import write_json_atomic
 from convergence.tracking.uri import tracking_uri_for
 
 ROOT = Path(__file__).resolve().parents[2]

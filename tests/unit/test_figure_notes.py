@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from convergence.data.canonical import write_csv_atomic
+from convergence.atomic import write_csv_atomic
 from convergence.plotting import MEASURE_FIGURES
 from convergence.plotting.measures import structure_notes
 from convergence.stages.figures import run as run_figure

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from convergence.atomic import write_csv_atomic
 from convergence.data.canonical import (
     CANONICAL_COLUMNS,
     normalise_period,
@@ -19,7 +20,6 @@ from convergence.data.canonical import (
     sha256_file,
     to_wide,
     verify_sha256,
-    write_csv_atomic,
 )
 from convergence.data.ingest import ingest_dataset, write_ingest_outputs
 from convergence.errors import ConfigError, DataFileError, InputError

@@ -15,6 +15,7 @@ from convergence.provenance import PACKAGE_DIR, code_fingerprint, import_closure
 #: or from its own subpackage.
 LAYERS: dict[str, int] = {
     "errors": 0,
+    "atomic": 0,
     "logging": 1,
     "numerics": 1,
     "config": 1,

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from convergence.data.canonical import write_csv_atomic
+from convergence.atomic import write_csv_atomic
 from convergence.errors import InputError
 from convergence.measures.similarity import (
     PAIR_COLUMNS,

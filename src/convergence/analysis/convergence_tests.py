@@ -75,6 +75,7 @@ from convergence.analysis.phillips_sul import (
     phillips_sul,
 )
 from convergence.analysis.sigma import SigmaSettings, sigma_table, sigma_trend
+from convergence.config import schema_default
 from convergence.errors import ConfigError, InputError
 
 __all__ = [
@@ -114,8 +115,10 @@ class ConvergenceTestSettings:
     beta: BetaSettings = field(default_factory=BetaSettings)
     sigma: SigmaSettings = field(default_factory=SigmaSettings)
     phillips_sul: PhillipsSulSettings = field(default_factory=PhillipsSulSettings)
-    balance: str = "entities_first"
-    min_period_share: float = 0.5
+    balance: str = field(default_factory=lambda: schema_default("convergence_tests.balance"))
+    min_period_share: float = field(
+        default_factory=lambda: schema_default("convergence_tests.min_period_share")
+    )
     subsystems: bool = True
 
     def __post_init__(self) -> None:

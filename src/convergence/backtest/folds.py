@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from convergence.config import schema_default
 from convergence.errors import ConfigError, InputError, SeriesTooShortError
 
 
@@ -68,7 +69,7 @@ def rolling_origin_folds(
     *,
     n_origins: int,
     horizon: int,
-    step: int = 1,
+    step: int | None = None,
     val_size: int,
     min_train: int,
 ) -> list[Fold]:
@@ -80,7 +81,8 @@ def rolling_origin_folds(
             order is wrong for labels such as ``2005M9`` < ``2005M10``.
         n_origins: number of forecast origins (folds), ``>= 1``.
         horizon: test periods per fold, ``>= 1``.
-        step: periods between consecutive origins, ``>= 1``.
+        step: periods between consecutive origins, ``>= 1``; None: the schema default of
+            ``training.step``.
         val_size: validation periods at the end of each training span, ``>= 0``.
         min_train: fewest training periods (before validation) in any fold, ``>= 1``.
 
@@ -95,6 +97,8 @@ def rolling_origin_folds(
     """
     _require_int("evaluation.n_origins", n_origins, 1)
     _require_int("evaluation.horizon", horizon, 1)
+    if step is None:
+        step = schema_default("training.step")
     _require_int("evaluation.step", step, 1)
     _require_int("evaluation.val_size", val_size, 0)
     _require_int("evaluation.min_train", min_train, 1)

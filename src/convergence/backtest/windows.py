@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from convergence.backtest.folds import Fold
+from convergence.config import schema_default
 from convergence.errors import InputError, SeriesTooShortError
 from convergence.measures.index import (
     MeasurementModel,
@@ -186,7 +187,7 @@ def build_fold_windows(
     *,
     window: int,
     horizon: int,
-    target: Target = "change",
+    target: Target | None = None,
     only_entities: Collection[str] | None = None,
 ) -> FoldWindows:
     """Build train, validation and test windows of one fold (see the module docstring).
@@ -198,7 +199,8 @@ def build_fold_windows(
         fold: the backtest fold; its period labels must occur in ``wide``.
         window: input periods ``L`` per window.
         horizon: forecast periods ``H``; must equal ``len(fold.test_periods)``.
-        target: ``"change"`` (``D[t+h] - D[t]``) or ``"level"`` (``D[t+h]``).
+        target: ``"change"`` (``D[t+h] - D[t]``) or ``"level"`` (``D[t+h]``); None: the
+            schema default of ``training.target``.
         only_entities: when given, windows (train, validation and test) are built for
             these entities only; the measurement model is still fitted on every entity's
             training rows, so the features are those of the full panel (the selection
@@ -209,6 +211,8 @@ def build_fold_windows(
         SeriesTooShortError: no entity has a complete run of ``window + horizon``
             periods inside the training periods.
     """
+    if target is None:
+        target = schema_default("training.target")
     if target not in TARGETS:
         raise InputError(f"target must be one of {TARGETS}, got {target!r}")
     if window < 1 or horizon < 1:

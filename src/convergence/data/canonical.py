@@ -1,4 +1,4 @@
-"""The canonical long table, period labels, checksums and atomic file writes.
+"""The canonical long table, period labels and checksums.
 
 Every data set, whatever its source format, is ingested into one *canonical long table*
 with the columns :data:`CANONICAL_COLUMNS`:
@@ -22,18 +22,18 @@ Rows are sorted by entity, period and indicator. A *wide* panel has a MultiIndex
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import tempfile
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+# The atomic writers live in convergence.atomic; re-exported here for existing imports.
+from convergence.atomic import write_csv_atomic as write_csv_atomic
+from convergence.atomic import write_parquet_atomic as write_parquet_atomic
+from convergence.atomic import write_text_atomic as write_text_atomic
 from convergence.errors import DataFileError, InputError
-from convergence.provenance import publish_atomic
 
 CANONICAL_COLUMNS: tuple[str, ...] = ("entity", "period", "subsystem", "indicator", "value")
 """Columns of the canonical long table, in order."""
@@ -197,47 +197,3 @@ def read_canonical(path: Path | str) -> pd.DataFrame:
     frame = frame.loc[:, list(CANONICAL_COLUMNS)]
     frame["value"] = frame["value"].astype(float)
     return frame
-
-
-def write_csv_atomic(frame: pd.DataFrame, path: Path | str, *, index: bool = False) -> None:
-    """Write ``frame`` as CSV to ``path`` atomically.
-
-    The CSV goes to a temporary file in the same folder, which then replaces ``path`` in
-    one step, so a failure never leaves a partial file behind. Parent folders are created.
-    The file gets the mode the umask gives new files (``0o666 & ~umask``).
-    """
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with _atomic_target(target) as temporary:
-        frame.to_csv(temporary, index=index)
-
-
-def write_parquet_atomic(frame: pd.DataFrame, path: Path | str) -> None:
-    """Write ``frame`` (without its index) as Parquet (pyarrow) to ``path`` atomically
-    (see :func:`write_csv_atomic`)."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with _atomic_target(target) as temporary:
-        frame.to_parquet(temporary, index=False, engine="pyarrow")
-
-
-def write_text_atomic(text: str, path: Path | str) -> None:
-    """Write UTF-8 ``text`` to ``path`` atomically (see :func:`write_csv_atomic`)."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with _atomic_target(target) as temporary:
-        temporary.write_text(text, encoding="utf-8")
-
-
-@contextmanager
-def _atomic_target(target: Path) -> Iterator[Path]:
-    """Yield a temporary path next to ``target`` that replaces ``target`` on success."""
-    handle, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    os.close(handle)
-    temporary = Path(name)
-    try:
-        yield temporary
-        publish_atomic(temporary, target)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise

@@ -42,14 +42,13 @@ import numpy as np
 import pandas as pd
 
 from convergence import diagnostics
+from convergence.atomic import write_csv_atomic, write_text_atomic
 from convergence.data.canonical import (
     CANONICAL_COLUMNS,
     FREQUENCIES,
     period_frequency,
     sha256_file,
     verify_sha256,
-    write_csv_atomic,
-    write_text_atomic,
 )
 from convergence.data.derived import derive_indicators, parse_derived
 from convergence.data.readers import READERS, READERS_WITHOUT_FILE

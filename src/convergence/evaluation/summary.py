@@ -8,7 +8,7 @@ from typing import Any
 
 import pandas as pd
 
-from convergence.data.canonical import write_text_atomic
+from convergence.atomic import write_text_atomic
 from convergence.errors import InputError
 from convergence.evaluation.comparisons import SIGNIFICANCE
 from convergence.evaluation.conformal import LEVELS, level_label

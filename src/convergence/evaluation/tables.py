@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from convergence.data.canonical import write_csv_atomic, write_text_atomic
+from convergence.atomic import write_csv_atomic, write_text_atomic
 from convergence.errors import DataFileError
 
 

@@ -24,13 +24,14 @@ they follow the same rule.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from convergence import diagnostics
+from convergence.config import schema_default
 from convergence.errors import InputError
 from convergence.measures.coupling import (
     DEFAULT_GRADE_SCALE,
@@ -98,10 +99,14 @@ class MeasurementSpec:
     """
 
     subsystems: dict[str, dict[str, str]]
-    scope: str = "pooled"
-    headroom: float = 0.0
-    clip: bool = True
-    subsystem_weights: dict[str, float] | None = None
+    scope: str = field(default_factory=lambda: schema_default("measures.normalization.scope"))
+    headroom: float = field(
+        default_factory=lambda: schema_default("measures.normalization.headroom")
+    )
+    clip: bool = field(default_factory=lambda: schema_default("measures.normalization.clip"))
+    subsystem_weights: dict[str, float] | None = field(
+        default_factory=lambda: schema_default("measures.subsystem_weights")
+    )
     grade_scale: Sequence[Mapping[str, Any]] = DEFAULT_GRADE_SCALE
     entropy_eps: float = 0.0
 

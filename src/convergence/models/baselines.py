@@ -69,6 +69,9 @@ from convergence.settings import TrainingSettings
 log = logging.getLogger(__name__)
 
 BASELINES: tuple[str, ...] = ("naive", "drift", "ets", "arima", "theta", "ridge", "nhits")
+#: ``seed`` column of every baseline prediction: the baselines draw no random numbers
+#: (NHITS has its own fixed ``NHITSSettings.random_seed``).
+BASELINE_SEED = 0
 #: baselines fitted per series with statsforecast.
 STATSFORECAST_BASELINES: tuple[str, ...] = ("ets", "arima", "theta")
 #: ridge penalties tried on the validation windows (one per decade; issue 10: with the
@@ -322,7 +325,13 @@ def _fold_frame(
     """Prediction rows of one baseline in one fold (levels or target convention)."""
     source = replace(windows, target="level") if level else windows
     frame = forecast_frame(
-        source, predicted, dataset=dataset, model_name=name, seed=0, fold=fold, run_id=""
+        source,
+        predicted,
+        dataset=dataset,
+        model_name=name,
+        seed=BASELINE_SEED,
+        fold=fold,
+        run_id="",
     )
     frame["fallback"] = np.repeat(fallback, windows.test_actual.shape[1])
     return frame
@@ -334,7 +343,7 @@ def baseline_backtest(
     wide: pd.DataFrame,
     mspec: MeasurementSpec,
     settings: TrainingSettings,
-    baselines: Sequence[str] = BASELINES,
+    baselines: Sequence[str],
     season_length: int = 1,
     nhits_settings: NHITSSettings | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -31,12 +31,14 @@ per-channel affine map, so causality holds exactly at inference.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from torch import nn
 
+from convergence.config import schema_default
 from convergence.errors import ConfigError
 
 Architecture = Literal["cnn_lstm", "lstm", "cnn", "mlp"]
@@ -48,6 +50,11 @@ ARCHITECTURES: tuple[str, ...] = ("cnn_lstm", "lstm", "cnn", "mlp")
 POOLINGS: tuple[str, ...] = ("max", "avg", "none")
 NORMS: tuple[str, ...] = ("batch", "layer", "none")
 PENALTY_KINDS: tuple[str, ...] = ("none", "l1", "l2", "elastic_net")
+
+
+def _model_default(key: str) -> Any:
+    """A dataclass field whose default is the schema's ``$defs.model.<key>`` default."""
+    return field(default_factory=functools.partial(schema_default, f"$defs.model.{key}"))
 
 
 def _require_int(key: str, value: object, minimum: int) -> None:
@@ -86,6 +93,9 @@ class NetworkConfig:
             ``lstm_layers > 1``) and in the head.
         skip: add a linear skip path (:class:`LinearSkip`) to the network's output.
 
+    Defaults of the optional fields are those of a ``models`` entry in the config schema
+    (``$defs.model``), read from the schema, so they cannot drift from it.
+
     Raises:
         ConfigError: a field is out of range (key ``models.<field>``).
     """
@@ -94,16 +104,16 @@ class NetworkConfig:
     n_features: int
     window: int
     horizon: int
-    conv_channels: list[int] = field(default_factory=lambda: [16])
-    kernel_size: int = 3
-    pooling: Pooling = "max"
-    pool_size: int = 2
-    lstm_hidden: int = 32
-    lstm_layers: int = 1
-    dense_hidden: int = 32
-    norm: Norm = "batch"
-    dropout: float = 0.1
-    skip: bool = False
+    conv_channels: list[int] = _model_default("conv_channels")
+    kernel_size: int = _model_default("kernel_size")
+    pooling: Pooling = _model_default("pooling")
+    pool_size: int = _model_default("pool_size")
+    lstm_hidden: int = _model_default("lstm_hidden")
+    lstm_layers: int = _model_default("lstm_layers")
+    dense_hidden: int = _model_default("dense_hidden")
+    norm: Norm = _model_default("norm")
+    dropout: float = _model_default("dropout")
+    skip: bool = _model_default("skip")
 
     def __post_init__(self) -> None:
         _require_choice("models.architecture", self.architecture, ARCHITECTURES)
@@ -413,7 +423,9 @@ def penalized_weights(module: nn.Module) -> list[torch.Tensor]:
     return weights
 
 
-def weight_penalty(module: nn.Module, kind: str, lam: float, alpha: float = 0.5) -> torch.Tensor:
+def weight_penalty(
+    module: nn.Module, kind: str, lam: float, alpha: float | None = None
+) -> torch.Tensor:
     """Penalty ``R(w)`` added to the data loss ``J(w)``: the objective is ``J(w) + R(w)``.
 
     Over the weights ``w`` of :func:`penalized_weights`:
@@ -428,7 +440,8 @@ def weight_penalty(module: nn.Module, kind: str, lam: float, alpha: float = 0.5)
         module: network whose weights are penalized.
         kind: one of ``"none"``, ``"l1"``, ``"l2"``, ``"elastic_net"``.
         lam: penalty strength, ``>= 0``.
-        alpha: L1 share of the elastic net, in ``[0, 1]``; ignored otherwise.
+        alpha: L1 share of the elastic net, in ``[0, 1]``; ignored otherwise. None: the
+            schema default of ``models.<name>.penalty_alpha``.
 
     Returns:
         A scalar tensor, differentiable with respect to the weights.
@@ -439,6 +452,8 @@ def weight_penalty(module: nn.Module, kind: str, lam: float, alpha: float = 0.5)
             (``models.penalty_alpha``).
     """
     _require_choice("models.penalty", kind, PENALTY_KINDS)
+    if alpha is None:
+        alpha = float(schema_default("$defs.model.penalty_alpha"))
     if not lam >= 0.0:
         raise ConfigError("models.penalty_lambda", f"must be >= 0, got {lam!r}")
     if not 0.0 <= alpha <= 1.0:

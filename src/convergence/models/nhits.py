@@ -66,6 +66,8 @@ class NHITSSettings:
         scaler_type: neuralforecast's per-window temporal scaler.
         random_seed: seed of the weights and the window sampling.
         threads: torch CPU threads while fitting (restored afterwards).
+        accelerator: Lightning accelerator of the fit: ``"cpu"`` (a small model; the
+            thread pin above applies to it), whatever ``training.accelerator`` says.
     """
 
     max_steps: int = 200
@@ -76,6 +78,7 @@ class NHITSSettings:
     scaler_type: str = "robust"
     random_seed: int = 0
     threads: int = 1
+    accelerator: str = "cpu"
 
     def __post_init__(self) -> None:
         for name in ("max_steps", "hidden_units", "batch_size", "windows_batch_size", "threads"):
@@ -150,7 +153,7 @@ def _nhits_model(input_size: int, horizon: int, settings: NHITSSettings, root_di
         random_seed=int(settings.random_seed),
         alias=ALIAS,
         # Lightning Trainer arguments
-        accelerator="cpu",
+        accelerator=settings.accelerator,
         devices=1,
         deterministic=True,
         logger=False,

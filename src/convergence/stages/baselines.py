@@ -12,8 +12,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from convergence.atomic import write_csv_atomic
 from convergence.backtest.inputs import load_forecast_inputs
-from convergence.data.canonical import write_csv_atomic
 from convergence.models.baselines import baseline_backtest, check_baselines, season_length_for
 from convergence.settings import TrainingSettings
 from convergence.stages.common import tracked_job

@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from convergence.atomic import write_json_atomic
 from convergence.backtest.inputs import ForecastInputs
 from convergence.numerics import mlflow_tags
-from convergence.provenance import base_record, write_json_atomic
+from convergence.provenance import base_record
 from convergence.tracking.mlflow_tracking import (
     TrackingContext,
     experiment_id_for,

@@ -31,10 +31,10 @@ from convergence.analysis.convergence_tests import ConvergenceTestSettings, conv
 from convergence.analysis.panel import BalancedPanel
 from convergence.analysis.phillips_sul import CLUB_COLUMNS, LOG_T_COLUMNS
 from convergence.analysis.sigma import SIGMA_COLUMNS, SIGMA_TREND_COLUMNS
+from convergence.atomic import write_csv_atomic, write_json_atomic
 from convergence.config import config_hash
-from convergence.data.canonical import write_csv_atomic
 from convergence.errors import InputError
-from convergence.provenance import base_record, read_json, write_json_atomic
+from convergence.provenance import base_record, read_json
 
 log = logging.getLogger(__name__)
 

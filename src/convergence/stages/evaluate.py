@@ -10,7 +10,8 @@ from typing import Any
 
 import pandas as pd
 
-from convergence.data.canonical import sha256_file, write_csv_atomic
+from convergence.atomic import write_csv_atomic, write_json_atomic
+from convergence.data.canonical import sha256_file
 from convergence.diagnostics import DATA_CHECKS_KEY, data_checks_markdown
 from convergence.errors import InputError
 from convergence.evaluation.comparisons import DM_COLUMNS, dm_tests, leader_tests
@@ -48,7 +49,7 @@ from convergence.evaluation.summary import (
 )
 from convergence.evaluation.tables import read_table, write_tables
 from convergence.evaluation.target import target_versus_measured
-from convergence.provenance import base_record, read_json, write_json_atomic
+from convergence.provenance import base_record, read_json
 
 log = logging.getLogger(__name__)
 

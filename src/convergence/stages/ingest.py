@@ -9,7 +9,7 @@ from typing import Any
 
 from convergence.config import config_hash
 from convergence.data.ingest import ingest_dataset, write_ingest_outputs
-from convergence.provenance import PROJECT_ROOT, base_record
+from convergence.provenance import base_record, project_root
 
 log = logging.getLogger(__name__)
 
@@ -19,7 +19,7 @@ def run(
 ) -> None:
     """Ingest one data set: checksum, reader, canonical table, provenance."""
     log.info("ingesting data set %s with reader %s", name, spec["reader"])
-    canonical, provenance = ingest_dataset(name, spec, root=PROJECT_ROOT)
+    canonical, provenance = ingest_dataset(name, spec, root=project_root())
     provenance = base_record(**provenance, config_sha256=config_hash(spec))
     write_ingest_outputs(canonical, provenance, canonical_path, provenance_path)
     log.info(

@@ -14,14 +14,9 @@ import numpy as np
 import pandas as pd
 
 from convergence import diagnostics
+from convergence.atomic import write_csv_atomic, write_json_atomic, write_parquet_atomic
 from convergence.config import config_hash
-from convergence.data.canonical import (
-    period_to_float,
-    read_canonical,
-    to_wide,
-    write_csv_atomic,
-    write_parquet_atomic,
-)
+from convergence.data.canonical import period_to_float, read_canonical, to_wide
 from convergence.data.synthetic import coupling_recovery, simulate_coupled_industries
 from convergence.measures.index import (
     MeasurementModel,
@@ -39,7 +34,7 @@ from convergence.measures.similarity import (
     structure_summary,
     trend_slope,
 )
-from convergence.provenance import base_record, read_json, write_json_atomic
+from convergence.provenance import base_record, read_json
 from convergence.settings import schema_defaults
 
 log = logging.getLogger(__name__)

@@ -10,7 +10,8 @@ from typing import Any
 
 import pandas as pd
 
-from convergence.data.canonical import read_canonical, to_wide, write_csv_atomic
+from convergence.atomic import write_csv_atomic, write_json_atomic
+from convergence.data.canonical import read_canonical, to_wide
 from convergence.errors import ConfigError
 from convergence.measures.index import (
     MeasurementModel,
@@ -24,7 +25,6 @@ from convergence.measures.normalize import (
     dominated_bounds_check,
     size_dominated_levels_check,
 )
-from convergence.provenance import write_json_atomic
 
 log = logging.getLogger(__name__)
 

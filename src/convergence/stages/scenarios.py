@@ -21,11 +21,12 @@ from convergence.analysis.scenarios import (
     scenario_effect,
     summarise_scenario,
 )
+from convergence.atomic import write_csv_atomic, write_json_atomic
 from convergence.backtest.inputs import load_forecast_inputs
 from convergence.backtest.windows import build_fold_windows
-from convergence.data.canonical import sha256_file, write_csv_atomic
+from convergence.data.canonical import sha256_file
 from convergence.errors import ConfigError, DataFileError
-from convergence.provenance import base_record, write_json_atomic
+from convergence.provenance import base_record
 from convergence.settings import TrainingSettings
 
 log = logging.getLogger(__name__)

@@ -18,8 +18,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from convergence.atomic import write_csv_atomic
 from convergence.backtest.inputs import load_forecast_inputs
-from convergence.data.canonical import write_csv_atomic
 from convergence.diagnostics import DATA_CHECKS_KEY, check
 from convergence.numerics import enter_job
 from convergence.settings import TrainingSettings

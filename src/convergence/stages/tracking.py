@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from convergence.provenance import write_json_atomic
+from convergence.atomic import write_json_atomic
 from convergence.tracking.mlflow_tracking import init_experiments, resolve_tracking_uri
 from convergence.tracking.preflight import check_tracking_server
 
