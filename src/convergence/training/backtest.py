@@ -55,6 +55,16 @@ log = logging.getLogger(__name__)
 HISTORY_COLUMNS = ("fold", "epoch", "train_loss", "train_mse", "val_loss")
 
 
+def fold_description(fold: Fold, n_folds: int) -> str:
+    """``fold i/n, origin o, train a..b, val c..d, test e..f`` for the training logs."""
+    return (
+        f"fold {fold.index + 1}/{n_folds}, origin {fold.val_periods[-1]}, "
+        f"train {fold.train_periods[0]}..{fold.train_periods[-1]}, "
+        f"val {fold.val_periods[0]}..{fold.val_periods[-1]}, "
+        f"test {fold.test_periods[0]}..{fold.test_periods[-1]}"
+    )
+
+
 def history_frame(histories: Mapping[int, list[dict[str, float]]]) -> pd.DataFrame:
     """Per-epoch losses of every fold as one table (:data:`HISTORY_COLUMNS`)."""
     rows = [
@@ -215,21 +225,7 @@ def train_and_backtest(
     # No test period of this fold has been seen.
     warm_state: dict[str, torch.Tensor] | None = None
     for fold in folds:
-        log.info(
-            "%s %s seed %d: fold %d/%d, origin %s, train %s..%s, val %s..%s, test %s..%s",
-            dataset,
-            model_name,
-            seed,
-            fold.index + 1,
-            len(folds),
-            fold.val_periods[-1],
-            fold.train_periods[0],
-            fold.train_periods[-1],
-            fold.val_periods[0],
-            fold.val_periods[-1],
-            fold.test_periods[0],
-            fold.test_periods[-1],
-        )
+        log.info("%s %s seed %d: %s", dataset, model_name, seed, fold_description(fold, len(folds)))
         pl.seed_everything(seed, workers=True, verbose=False)
         windows = build_fold_windows(
             wide, mspec, fold, window=window, horizon=horizon, target=settings.target

@@ -31,7 +31,12 @@ from convergence.errors import ConfigError, SeriesTooShortError
 from convergence.measures.index import MeasurementSpec
 from convergence.settings import ModelSettings, TrainingSettings
 from convergence.tracking.mlflow_tracking import TrackingContext, create_child_run, log_artifacts
-from convergence.training.backtest import _fold_metrics, _fold_params, history_frame
+from convergence.training.backtest import (
+    _fold_metrics,
+    _fold_params,
+    fold_description,
+    history_frame,
+)
 from convergence.training.fitting import best_epoch_count, network_state, refit_windows
 from convergence.training.seed_ensemble import (
     build_members,
@@ -86,21 +91,12 @@ def train_and_backtest_ensemble(
     warm_states: list[dict[str, torch.Tensor] | None] = [None] * count
     for fold in folds:
         log.info(
-            "%s %s seeds %s (one ensemble on %s): fold %d/%d, origin %s, train %s..%s, "
-            "val %s..%s, test %s..%s",
+            "%s %s seeds %s (one ensemble on %s): %s",
             dataset,
             model_name,
             seeds,
             device,
-            fold.index + 1,
-            len(folds),
-            fold.val_periods[-1],
-            fold.train_periods[0],
-            fold.train_periods[-1],
-            fold.val_periods[0],
-            fold.val_periods[-1],
-            fold.test_periods[0],
-            fold.test_periods[-1],
+            fold_description(fold, len(folds)),
         )
         windows = build_fold_windows(
             wide, mspec, fold, window=window, horizon=horizon, target=settings.target
