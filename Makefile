@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 CORES ?= 2
 STAMP := $(VENV)/.installed
 
-.PHONY: env run quick test bench bench-scale lint clean readme verify reproducibility
+.PHONY: env run quick test bench bench-scale lint clean readme verify reproducibility docs
 
 $(STAMP): envs/requirements.lock pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH (or set PYTHON=...)"; exit 1; }
@@ -60,6 +60,12 @@ bench: $(STAMP)
 bench-scale: $(STAMP)
 	$(BIN)/python benchmarks/scale.py --cores $(CORES) --output benchmarks/results/scale.md \
 		--readme README.md
+
+# Documentation site (docs/, mkdocs.yml): regenerate the configuration reference from the
+# schema, then build strictly into site/ (a broken link or a page missing from nav fails).
+docs: $(STAMP)
+	$(BIN)/python -m convergence.docs --output docs/reference/configuration.md
+	$(BIN)/python -m mkdocs build --strict
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests workflow benchmarks

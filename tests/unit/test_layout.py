@@ -22,6 +22,7 @@ LAYERS: dict[str, int] = {
     "provenance": 1,
     "settings": 2,
     "diagnostics": 2,
+    "docs": 2,  # the configuration reference, generated from the schema (config)
     "data": 3,
     "measures": 3,
     "backtest": 4,
