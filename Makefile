@@ -56,10 +56,10 @@ bench: $(STAMP)
 
 # Reduced pipeline on synthetic panels of 100, 300, 1,000 and 3,000 entities x 40 periods:
 # per-rule wall time, peak RSS, output bytes, growth exponent -> benchmarks/results/scale.md
-# and the README's "Regional panels" block (about 20 minutes on 2 cores).
+# and the "Regional panels" block of docs/performance.md (about 20 minutes on 2 cores).
 bench-scale: $(STAMP)
 	$(BIN)/python benchmarks/scale.py --cores $(CORES) --output benchmarks/results/scale.md \
-		--readme README.md
+		--readme docs/performance.md
 
 # Documentation site (docs/, mkdocs.yml): regenerate the configuration reference from the
 # schema, then build strictly into site/ (a broken link or a page missing from nav fails).

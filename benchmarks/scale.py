@@ -267,7 +267,10 @@ def main() -> None:
     parser.add_argument("--ref", default=None, help="run this git commit instead of the tree")
     parser.add_argument("--output", type=Path, default=None, help="append the table here")
     parser.add_argument(
-        "--readme", type=Path, default=None, help="replace the README's scale block with it"
+        "--readme",
+        type=Path,
+        default=None,
+        help="replace the scale block of this Markdown file with it (docs/performance.md)",
     )
     parser.add_argument(
         "--from-kept",
@@ -348,7 +351,7 @@ def per_thousand(records: list[dict[str, Any]]) -> str:
 
 
 def replace_block(readme: Path, text: str) -> None:
-    """Put ``text`` between the README's ``<!-- scale:start -->`` and ``<!-- scale:end -->``."""
+    """Put ``text`` between ``<!-- scale:start -->`` and ``<!-- scale:end -->`` of ``readme``."""
     content = readme.read_text(encoding="utf-8")
     start, end = "<!-- scale:start -->", "<!-- scale:end -->"
     if start not in content or end not in content:
