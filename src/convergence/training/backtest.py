@@ -40,10 +40,11 @@ from convergence.settings import ModelSettings, TrainingSettings
 from convergence.tracking.mlflow_tracking import TrackingContext, create_child_run, log_artifacts
 from convergence.training.callbacks import BestWeights, best_score_in_checkpoint
 from convergence.training.datamodule import WindowDataModule
-from convergence.training.devices import HistoryRelay, runs_fit_in_children, trainer_device_kwargs
+from convergence.training.devices import HistoryRelay, runs_fit_in_children
 from convergence.training.fitting import (
     best_epoch_count,
     build_module,
+    build_trainer,
     network_state,
     refit_module,
 )
@@ -142,21 +143,14 @@ def train_fold(
     # Stale files from an earlier run must not be mistaken for this run's.
     shutil.rmtree(fold_dir, ignore_errors=True)
     best_weights = BestWeights(fold_dir / f"{checkpoint_name}.ckpt", monitor="val_loss")
-    trainer = pl.Trainer(
-        **trainer_device_kwargs(settings),
-        deterministic=settings.deterministic,
+    trainer = build_trainer(
+        settings,
         max_epochs=settings.max_epochs,
         callbacks=[
             EarlyStopping(monitor="val_loss", mode="min", patience=settings.patience),
             best_weights,
         ],
-        # Per-epoch metrics go to MLflow in one batch per fold (train_and_backtest).
-        logger=False,
-        default_root_dir=root_dir,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        enable_checkpointing=False,
-        num_sanity_val_steps=0,
+        root_dir=root_dir,
     )
     # ddp_spawn/ddp_fork fit in child processes: rank 0 hands the history back in a file.
     relay = HistoryRelay(fold_dir / "history.json") if runs_fit_in_children(trainer) else None

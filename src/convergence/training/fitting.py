@@ -31,6 +31,34 @@ from convergence.training.module import ConvergenceForecaster
 from convergence.training.scaling import fit_scaling
 
 
+def build_trainer(
+    settings: TrainingSettings,
+    *,
+    max_epochs: int,
+    callbacks: list[pl.Callback],
+    root_dir: str | Path | None,
+    **options: Any,
+) -> pl.Trainer:
+    """The one ``pl.Trainer`` of every fit (early stopping and refit alike): device,
+    determinism and the quiet, logger-free, checkpoint-free set-up come from here, so the
+    two fits cannot drift apart. ``options`` adds what one fit needs (e.g.
+    ``limit_val_batches=0`` for the refit)."""
+    return pl.Trainer(
+        **trainer_device_kwargs(settings),
+        deterministic=settings.deterministic,
+        max_epochs=max_epochs,
+        callbacks=callbacks,
+        # Per-epoch metrics go to MLflow in one batch per fold (train_and_backtest).
+        logger=False,
+        enable_checkpointing=False,
+        default_root_dir=root_dir,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        **options,
+    )
+
+
 def build_module(
     network: Mapping[str, Any],
     module_kwargs: Mapping[str, Any],
@@ -118,18 +146,12 @@ def refit_module(
         initial_state=initial_state,
     )
     path = Path(fold_dir) / f"{checkpoint_name}.ckpt"
-    trainer = pl.Trainer(
-        **trainer_device_kwargs(settings),
-        deterministic=settings.deterministic,
+    trainer = build_trainer(
+        settings,
         max_epochs=int(epochs),
-        limit_val_batches=0,
         callbacks=[BestWeights(path, monitor=None)],  # the final weights, written once
-        logger=False,
-        enable_checkpointing=False,
-        default_root_dir=root_dir,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
+        root_dir=root_dir,
+        limit_val_batches=0,
     )
     trainer.fit(
         module,
