@@ -12,6 +12,7 @@ from convergence.data.readers import (
     GGDC_SECTORS,
     READERS,
     read_china_income,
+    read_csv_text,
     read_ggdc10s,
     read_long_csv,
     read_synthetic,
@@ -403,3 +404,19 @@ def test_real_us_quarterly_shape() -> None:
     periods = sorted(raw.frame["period"].unique())
     assert (len(periods), periods[0], periods[-1]) == (323, "1939Q1", "2019Q3")
     assert raw.frame["value"].notna().all()
+
+
+def test_duplicate_header_names_are_refused_by_name(tmp_path: Path) -> None:
+    """Issue 28: pandas renamed the second `farm_out` to `farm_out.1`, which was ignored."""
+    path = tmp_path / "wide.csv"
+    path.write_text("year,farm_out,ict_out,farm_out\n2000,1,2,3\n2001,1,2,3\n")
+    with pytest.raises(DataFileError, match=r"duplicate column name\(s\).*\['farm_out'\]"):
+        read_csv_text(path)
+
+
+def test_header_only_file_says_it_has_no_data_rows(tmp_path: Path) -> None:
+    """Issue 28: a header-only file blamed the config ("unknown indicator ...")."""
+    path = tmp_path / "empty.csv"
+    path.write_text("country,year,fuel,twh\n\n")
+    with pytest.raises(DataFileError, match=f"file {path}: the file has a header but no data"):
+        read_csv_text(path)

@@ -153,13 +153,30 @@ def read_csv_text(path: Path) -> pd.DataFrame:
         raise DataFileError(str(path), "not UTF-8 text") from None
     except (gzip.BadGzipFile, zlib.error, EOFError) as error:
         raise DataFileError(str(path), f"corrupt compressed file: {error}") from None
-    frame.columns = [str(name).strip() for name in frame.columns]
+    header = _header_names(path)
+    repeated = sorted({name for name in header if header.count(name) > 1})
+    if repeated:
+        # pandas would rename the second one to "name.1" and the reader would ignore it.
+        raise DataFileError(
+            str(path), f"duplicate column name(s) in the header (line 1): {repeated}"
+        )
+    frame.columns = header
     frame = frame.fillna("")
     for column in frame.columns:
         frame[column] = frame[column].str.strip()
     frame.index = pd.RangeIndex(_FIRST_DATA_LINE, _FIRST_DATA_LINE + len(frame))
     blank = (frame == "").all(axis=1) if len(frame.columns) else pd.Series(True, frame.index)
+    if bool(blank.all()):
+        raise DataFileError(str(path), "the file has a header but no data rows")
     return frame.loc[~blank]
+
+
+def _header_names(path: Path) -> list[str]:
+    """The header line's column names as written (stripped), duplicates kept."""
+    first = pd.read_csv(
+        path, header=None, nrows=1, dtype=str, keep_default_na=False, encoding="utf-8-sig"
+    )
+    return [str(name).strip() for name in first.iloc[0].tolist()]
 
 
 def require_columns(frame: pd.DataFrame, columns: Sequence[str], path: Path) -> None:
