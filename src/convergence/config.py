@@ -202,3 +202,35 @@ def config_hash(config: Mapping[str, Any]) -> str:
     """sha256 of the canonical JSON form of a (sub-)config, for provenance tags."""
     text = json.dumps(config, sort_keys=True, default=str, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def check_results_dir(config: Mapping[str, Any], root: Path, workdir: Path) -> None:
+    """Refuse a ``results_dir`` that mixes generated files with the inputs: one inside the
+    project's ``data/`` folder, or one that contains (or is the folder of) a data set's file.
+    As the rules resolve them, data paths are relative to ``root`` (the workflow's folder)
+    and ``results_dir`` to ``workdir`` (Snakemake's working directory). A results folder
+    *beside* a data file (a project folder holding ``my.csv`` and ``results/``) is fine.
+
+    Raises
+    ------
+    ConfigError
+        Naming ``results_dir`` and the data folder or data set involved.
+    """
+    results = (workdir / str(config["results_dir"])).resolve()
+    data_root = (root / "data").resolve()
+    if results == data_root or data_root in results.parents:
+        raise ConfigError(
+            "results_dir",
+            f"{results} lies in the project's data folder {data_root}: results would sit "
+            "among the inputs; choose a folder outside it",
+        )
+    for name, spec in config.get("datasets", {}).items():
+        if "path" not in spec:
+            continue
+        data_file = (root / str(spec["path"])).resolve()
+        if results in data_file.parents:
+            raise ConfigError(
+                "results_dir",
+                f"{results} contains the input data of datasets.{name} ({data_file}); "
+                "choose a folder that holds no data file",
+            )

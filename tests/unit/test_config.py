@@ -74,3 +74,18 @@ def test_indicator_in_two_subsystems(default_config: dict) -> None:
 def test_config_hash_is_order_independent() -> None:
     assert config_hash({"a": 1, "b": [1, 2]}) == config_hash({"b": [1, 2], "a": 1})
     assert config_hash({"a": 1}) != config_hash({"a": 2})
+
+
+def test_results_dir_inside_the_data_folder_is_refused(tmp_path: Path) -> None:
+    """Issue 28: --config results_dir=data/res left results among the inputs."""
+    from convergence.config import check_results_dir
+
+    config = {"results_dir": "data/res", "datasets": {"x": {"path": "data/raw/x.csv"}}}
+    with pytest.raises(ConfigError, match=r"results_dir.*data folder"):
+        check_results_dir(config, tmp_path, tmp_path)
+    with pytest.raises(ConfigError, match=r"results_dir.*contains the input data of datasets\.y"):
+        elsewhere = {"results_dir": "inputs", "datasets": {"y": {"path": "inputs/y.csv"}}}
+        check_results_dir(elsewhere, tmp_path, tmp_path)
+    check_results_dir({**config, "results_dir": "results"}, tmp_path, tmp_path)  # fine
+    beside = {"results_dir": "results", "datasets": {"z": {"path": "z.csv"}}}
+    check_results_dir(beside, tmp_path, tmp_path)  # a project folder with data and results

@@ -6,7 +6,7 @@ from convergence import forkserver, numerics
 from convergence.analysis.convergence_tests import ConvergenceTestSettings
 from convergence.backtest.preflight import check_backtest_spans, scale_note
 from snakemake.logging import logger
-from convergence.config import validate_config
+from convergence.config import check_results_dir, validate_config
 from convergence.plotting import (
     CONVERGENCE_FIGURES,
     EVALUATION_FIGURES,
@@ -19,6 +19,7 @@ from convergence.training.choice import may_equal_reference
 from convergence.tracking.uri import tracking_uri_for
 
 config = validate_config(config)
+check_results_dir(config, Path(workflow.basedir), Path.cwd())
 # Before any job or the forkserver starts: the libraries read these when they load.
 numerics.apply_environment(config["numerics"]["isa"])
 RESULTS = config["results_dir"]
