@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from convergence.backtest.windows import FoldWindows
 from convergence.measures.index import MeasurementSpec
 
 INDEX = ["entity", "period"]
@@ -115,3 +116,34 @@ def measure_dataset(
         "measure": json.loads(Path(outputs["provenance"]).read_text()),
         "coupling": pd.read_csv(outputs["coupling"], dtype={"period": str}),
     }
+
+
+def learnable_windows(
+    n: int, *, window: int, seed: int = 0, train_share: float = 0.75
+) -> FoldWindows:
+    """Fold windows of 3 features whose 2-step target is a fixed linear function of the last
+    input step (learnable); the test windows repeat the validation windows."""
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(0.0, 1.0, size=(n, window, 3)).astype(np.float32)
+    last = x[:, -1, :]
+    y = np.stack([last.mean(axis=1), last[:, 0] - last[:, 1]], axis=1).astype(np.float32)
+    split = int(train_share * n)
+    return FoldWindows(
+        x_train=x[:split],
+        y_train=y[:split],
+        x_val=x[split:],
+        y_val=y[split:],
+        x_test=x[split:],
+        y_test=y[split:],
+        feature_names=["a", "b", "c"],
+        test_entities=[f"e{i}" for i in range(n - split)],
+        test_origin="2000",
+        test_periods=["2001", "2002"],
+        test_last_observed=np.zeros(n - split),
+        test_actual=y[split:].astype(np.float64),
+        n_test_skipped=0,
+        measurement_model=None,  # type: ignore[arg-type]  # not needed for training
+        target="level",
+        window=window,
+        horizon=2,
+    )

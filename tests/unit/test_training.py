@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import pytorch_lightning as pl
 import torch
-from panels import TRENDING_SPEC, trending_panel
+from panels import TRENDING_SPEC, learnable_windows, trending_panel
 
 from convergence.backtest.contract import PREDICTION_COLUMNS
 from convergence.backtest.windows import FoldWindows
@@ -52,31 +52,8 @@ NETWORK = {
 
 
 def toy_windows(n: int = 256, seed: int = 0) -> FoldWindows:
-    """Targets are a fixed linear function of the last input step: learnable."""
-    rng = np.random.default_rng(seed)
-    x = rng.uniform(0.0, 1.0, size=(n, WINDOW, N_FEATURES)).astype(np.float32)
-    last = x[:, -1, :]
-    y = np.stack([last.mean(axis=1), last[:, 0] - last[:, 1]], axis=1).astype(np.float32)
-    split = int(0.8 * n)
-    return FoldWindows(
-        x_train=x[:split],
-        y_train=y[:split],
-        x_val=x[split:],
-        y_val=y[split:],
-        x_test=x[split:],
-        y_test=y[split:],
-        feature_names=["a", "b", "c"],
-        test_entities=[f"e{i}" for i in range(n - split)],
-        test_origin="2000",
-        test_periods=["2001", "2002"],
-        test_last_observed=np.zeros(n - split),
-        test_actual=y[split:].astype(np.float64),
-        n_test_skipped=0,
-        measurement_model=None,  # type: ignore[arg-type]  # not needed for training
-        target="level",
-        window=WINDOW,
-        horizon=HORIZON,
-    )
+    """A learnable target (a linear function of the last input step)."""
+    return learnable_windows(n, window=WINDOW, seed=seed, train_share=0.8)
 
 
 def fit_toy(tmp_path: Path, max_epochs: int) -> tuple[ConvergenceForecaster, pl.Trainer]:

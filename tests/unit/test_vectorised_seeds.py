@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 import pytorch_lightning as pl
 import torch
-from panels import TINY_CNN_LSTM, TRENDING_SPEC, trending_panel
+from panels import TINY_CNN_LSTM, TRENDING_SPEC, learnable_windows, trending_panel
 
 from convergence.backtest.windows import FoldWindows
 from convergence.evaluation.seed_sameness import (
@@ -85,30 +85,7 @@ def hparams(penalty: str = "elastic_net") -> dict:
 
 def toy_windows(n: int = 120, seed: int = 0) -> FoldWindows:
     """A learnable target (a linear function of the last input step)."""
-    rng = np.random.default_rng(seed)
-    x = rng.uniform(0.0, 1.0, size=(n, WINDOW, N_FEATURES)).astype(np.float32)
-    last = x[:, -1, :]
-    y = np.stack([last.mean(axis=1), last[:, 0] - last[:, 1]], axis=1).astype(np.float32)
-    split = int(0.75 * n)
-    return FoldWindows(
-        x_train=x[:split],
-        y_train=y[:split],
-        x_val=x[split:],
-        y_val=y[split:],
-        x_test=x[split:],
-        y_test=y[split:],
-        feature_names=["a", "b", "c"],
-        test_entities=[f"e{i}" for i in range(n - split)],
-        test_origin="2000",
-        test_periods=["2001", "2002"],
-        test_last_observed=np.zeros(n - split),
-        test_actual=y[split:].astype(np.float64),
-        n_test_skipped=0,
-        measurement_model=None,  # type: ignore[arg-type]  # not needed for training
-        target="level",
-        window=WINDOW,
-        horizon=HORIZON,
-    )
+    return learnable_windows(n, window=WINDOW, seed=seed, train_share=0.75)
 
 
 def assert_states_close(
