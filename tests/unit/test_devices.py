@@ -9,6 +9,7 @@ import pytest
 import pytorch_lightning as pl
 import torch
 from lightning_fabric.plugins.environments import LightningEnvironment, SLURMEnvironment
+from panels import learnable_windows
 
 from convergence.backtest.windows import FoldWindows
 from convergence.settings import ModelSettings, TrainingSettings
@@ -64,29 +65,7 @@ def slurm_job(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def tiny_windows(n: int = 96) -> FoldWindows:
-    rng = np.random.default_rng(0)
-    x = rng.uniform(0.0, 1.0, size=(n, WINDOW, N_FEATURES)).astype(np.float32)
-    y = x[:, -1, :HORIZON].astype(np.float32)
-    split = int(0.75 * n)
-    return FoldWindows(
-        x_train=x[:split],
-        y_train=y[:split],
-        x_val=x[split:],
-        y_val=y[split:],
-        x_test=x[split:],
-        y_test=y[split:],
-        feature_names=["a", "b", "c"],
-        test_entities=[f"e{i}" for i in range(n - split)],
-        test_origin="2000",
-        test_periods=["2001", "2002"],
-        test_last_observed=np.zeros(n - split),
-        test_actual=y[split:].astype(np.float64),
-        n_test_skipped=0,
-        measurement_model=None,  # type: ignore[arg-type]  # not needed for training
-        target="level",
-        window=WINDOW,
-        horizon=HORIZON,
-    )
+    return learnable_windows(n, window=WINDOW)
 
 
 def test_defaults_pin_lightning_environment_on_one_node() -> None:

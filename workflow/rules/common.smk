@@ -3,7 +3,6 @@
 from pathlib import Path
 
 from convergence import forkserver, numerics
-from convergence.analysis.convergence_tests import ConvergenceTestSettings
 from convergence.backtest.preflight import check_backtest_spans, scale_note
 from snakemake.logging import logger
 from convergence.config import check_results_dir, validate_config
@@ -26,10 +25,10 @@ RESULTS = config["results_dir"]
 DATASETS = list(config["datasets"])
 REFERENCE = config["evaluation"]["reference"]
 SEEDS = config["seeds"]
-# The convergence tests' settings (checked here, before any job). The switch `subsystems`
-# (default in ConvergenceTestSettings) chooses the series the DAG tests, not how a job
-# computes, so the jobs' params leave it out: turning it on or off reruns no D job.
-CONVERGENCE_TESTS = ConvergenceTestSettings.from_mapping(config["convergence_tests"])
+# `convergence_tests.subsystems` chooses the series the DAG tests, not how a job computes,
+# so the jobs' params leave it out: turning it on or off reruns no D job. (Read from the
+# validated config: importing the tests' settings here would load statsmodels at every
+# Snakemake start.)
 CONVERGENCE_PARAMS = {
     key: value
     for key, value in config["convergence_tests"].items()
@@ -92,7 +91,7 @@ def measure_figures(dataset):
 def subsystem_series(dataset):
     """The series tested besides D, by convergence_series jobs: ``U_<subsystem>`` for each
     subsystem of the data set when ``convergence_tests.subsystems`` is on, else none."""
-    if not CONVERGENCE_TESTS.subsystems:
+    if not config["convergence_tests"]["subsystems"]:
         return []
     return [f"U_{name}" for name in config["datasets"][dataset]["subsystems"]]
 

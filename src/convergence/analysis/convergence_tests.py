@@ -106,8 +106,7 @@ class ConvergenceTestSettings:
         (:func:`block_min_periods`).
     subsystems
         Also test each subsystem's composite index ``U_k`` of ``coupling.csv``, not only
-        D (config key ``subsystems``, default true; this field is the one home of the
-        default). It decides which series the workflow tests, not how a series is tested,
+        D (config key ``subsystems``, default true, from the schema). It decides which series the workflow tests, not how a series is tested,
         so :meth:`conventions` leaves it out (a series' ``config_sha256`` does not depend on
         it).
     """
@@ -119,7 +118,7 @@ class ConvergenceTestSettings:
     min_period_share: float = field(
         default_factory=lambda: schema_default("convergence_tests.min_period_share")
     )
-    subsystems: bool = True
+    subsystems: bool = field(default_factory=lambda: schema_default("convergence_tests.subsystems"))
 
     def __post_init__(self) -> None:
         if self.balance not in BALANCE_RULES:
